@@ -1,0 +1,277 @@
+"""The Gateway: the one object that decides who may reach what, and reaches it.
+
+It owns the inventory, the network rules, the principals' known_hosts,
+the connection pool and the terminal sessions. Server handlers and the
+in-process notebook client are thin layers over it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .connect import Connector, LoginChallenge
+from .credentials import Credentials
+from .diagnose import Diagnosis, diagnose
+from .errors import HostKeyError, NotLoggedIn, TerminalNotFound, WorkbenchError
+from .hostkeys import KnownHosts, fingerprint, principal_file
+from .inventory import Instance, Inventory
+from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
+from .pool import ConnectionPool, Login
+from .terminals import TerminalSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GatewayConfig:
+    """Settings of a `Gateway`; the server fills it from traitlets."""
+
+    data_dir: Path
+    allow: Iterable[str] = DEFAULT_ALLOW
+    deny: Iterable[str] = DEFAULT_DENY
+    connect_timeout: float = 10.0
+    keepalive_interval: float = 30.0
+    channels_per_connection: int = 10
+    idle_timeout: float = 600.0
+    scrollback: int = 256 * 1024
+    term: str = "xterm-256color"
+    env: dict[str, str] = field(default_factory=lambda: {"LANG": "C.UTF-8"})
+
+
+@dataclass
+class DemoLogin:
+    """Credentials and host key the gateway holds for the built-in demo."""
+
+    username: str
+    password: str
+    host_key: Any
+
+
+class Gateway:
+    """Instances, logins and terminals for every principal.
+
+    Parameters
+    ----------
+    inventory
+        The instances that can be reached.
+    config
+        Network rules, timeouts and limits.
+    """
+
+    def __init__(self, inventory: Inventory, config: GatewayConfig) -> None:
+        self.inventory = inventory
+        self.config = config
+        self.rules = NetworkRules(config.allow, config.deny)
+        connector = Connector(
+            self.rules,
+            connect_timeout=config.connect_timeout,
+            keepalive_interval=config.keepalive_interval,
+        )
+        self.pool = ConnectionPool(
+            inventory,
+            connector,
+            self.known_hosts,
+            channels_per_connection=config.channels_per_connection,
+            idle_timeout=config.idle_timeout,
+        )
+        self._terminals: dict[str, TerminalSession] = {}
+        self._demo: dict[str, DemoLogin] = {}
+
+    # -- instances --------------------------------------------------------
+
+    def instances(self, principal: str) -> list[dict[str, Any]]:
+        """Return every instance with the principal's login state."""
+        listed = []
+        for instance in self.inventory:
+            data = instance.to_dict()
+            login = self.pool.login_for(principal, instance.name)
+            data["logged_in"] = login is not None
+            data["login_user"] = login.credentials.username if login else None
+            listed.append(data)
+        return listed
+
+    def add_demo(self, instance: Instance, demo: DemoLogin) -> None:
+        """List the built-in demo instance, whose credentials the gateway holds."""
+        self.inventory.add(instance, replace=True)
+        self._demo[instance.name] = demo
+
+    def known_hosts(self, principal: str) -> KnownHosts:
+        """Return the principal's known_hosts."""
+        return _DemoAwareKnownHosts(
+            principal_file(self.config.data_dir / "known_hosts", principal), self
+        )
+
+    # -- logging in -------------------------------------------------------
+
+    async def login(
+        self, principal: str, name: str, credentials: Credentials | None = None
+    ) -> Login | LoginChallenge:
+        """Log the principal in to an instance.
+
+        With no credentials (or no secret in them) on the demo instance, the
+        gateway's own demo credentials are used.
+
+        Raises
+        ------
+        WorkbenchError
+            `HostKeyUnknown` on first contact, `HostKeyChanged`,
+            `AuthenticationFailed`, `Unreachable`, `NetworkRefused`.
+        """
+        instance = self.inventory.get(name)
+        credentials = self._with_demo_secret(instance, credentials)
+        try:
+            return await self.pool.login(principal, instance, credentials)
+        except WorkbenchError as exc:
+            log.warning(
+                "Login of %s to %s as %s failed: %s", principal, name,
+                credentials.username, exc.code,
+            )
+            raise
+
+    async def respond(
+        self, principal: str, challenge_id: str, responses: list[str]
+    ) -> Login | LoginChallenge:
+        """Answer keyboard-interactive prompts of a login in progress."""
+        return await self.pool.respond(principal, challenge_id, responses)
+
+    def accept_host_key(self, principal: str, name: str, presented_fingerprint: str) -> str:
+        """Trust the key the instance (or its jump host) presented at the last login.
+
+        Raises
+        ------
+        HostKeyError
+            When no key was presented, or its fingerprint differs from the one
+            the user confirmed (the key changed after it was shown).
+        """
+        for instance in self._route(name):
+            key = self.pool.host_key_attempts.get((principal, instance.host, instance.port))
+            if key is None:
+                continue
+            if fingerprint(key) != presented_fingerprint.strip():
+                continue
+            del self.pool.host_key_attempts[(principal, instance.host, instance.port)]
+            self.known_hosts(principal).add(instance.host, instance.port, key)
+            return instance.name
+        raise HostKeyError(
+            f"No host key with fingerprint {presented_fingerprint} was presented by {name} "
+            "at the last login: log in again and confirm the fingerprint shown then",
+            instance=name,
+        )
+
+    def pending_host_key(self, principal: str, name: str) -> str | None:
+        """Return the fingerprint waiting for confirmation on *name*, if any."""
+        for instance in self._route(name):
+            key = self.pool.host_key_attempts.get((principal, instance.host, instance.port))
+            if key is not None:
+                return fingerprint(key)
+        return None
+
+    async def logout(self, principal: str, name: str) -> None:
+        """Close the principal's terminals and connections on *name*."""
+        for session in self.terminals(principal):
+            if session.instance == name:
+                await session.close("Logged out")
+        await self.pool.logout(principal, name)
+
+    async def diagnose(self, principal: str, name: str) -> Diagnosis:
+        """Diagnose reaching *name*: resolve, route, TCP, SSH, auth."""
+        instance = self.inventory.get(name)
+        login = self.pool.login_for(principal, name)
+        return await diagnose(
+            instance, self.rules, self.known_hosts(principal),
+            login_user=login.credentials.username if login else None,
+            timeout=self.config.connect_timeout,
+        )
+
+    # -- terminals --------------------------------------------------------
+
+    async def open_terminal(
+        self, principal: str, name: str, *, rows: int = 24, cols: int = 80
+    ) -> TerminalSession:
+        """Open a PTY shell on *name* with the principal's login.
+
+        Raises
+        ------
+        NotLoggedIn
+            When the principal has not logged in to the instance.
+        """
+        instance = self.inventory.get(name)
+        login = self.pool.login_for(principal, instance.name)
+        if login is None:
+            raise NotLoggedIn(
+                f"Log in to {instance.name} before opening a terminal", instance=instance.name
+            )
+        session = TerminalSession(
+            principal, instance.name, login.credentials.username,
+            rows=rows, cols=cols, scrollback=self.config.scrollback,
+            on_end=lambda s: self._terminals.pop(s.id, None),
+        )
+        await session.start(self.pool, term=self.config.term, env=dict(self.config.env))
+        self._terminals[session.id] = session
+        return session
+
+    def terminals(self, principal: str) -> list[TerminalSession]:
+        """Return the principal's live terminals, oldest first."""
+        sessions = [s for s in self._terminals.values() if s.principal == principal]
+        return sorted(sessions, key=lambda s: s.created)
+
+    def terminal(self, principal: str, terminal_id: str) -> TerminalSession:
+        """Return one of the principal's terminals.
+
+        Raises
+        ------
+        TerminalNotFound
+            When no live terminal with that id belongs to the principal; a
+            terminal of another principal is reported the same way.
+        """
+        session = self._terminals.get(terminal_id)
+        if session is None or session.principal != principal:
+            raise TerminalNotFound(f"No terminal {terminal_id}: it has ended or never existed")
+        return session
+
+    async def close(self) -> None:
+        """Close every terminal and connection."""
+        for session in list(self._terminals.values()):
+            await session.close("The Jupyter server is shutting down")
+        await self.pool.close()
+
+    # -- helpers ----------------------------------------------------------
+
+    def _route(self, name: str) -> list[Instance]:
+        instance = self.inventory.get(name)
+        route = [instance]
+        while route[-1].jump and len(route) < 8:
+            route.append(self.inventory.get(route[-1].jump))
+        return route
+
+    def _with_demo_secret(self, instance: Instance, credentials: Credentials | None) -> Credentials:
+        demo = self._demo.get(instance.name)
+        has_secret = credentials is not None and (
+            credentials.password is not None or credentials.private_key
+            or credentials.key_path or credentials.agent
+        )
+        if demo is not None and not has_secret:
+            return Credentials(demo.username, password=demo.password)
+        if credentials is None:
+            raise NotLoggedIn(f"Give credentials to log in to {instance.name}")
+        return credentials
+
+
+class _DemoAwareKnownHosts(KnownHosts):
+    """A principal's known_hosts, plus the demo's key, which the gateway made."""
+
+    def __init__(self, path: Path, gateway: Gateway) -> None:
+        super().__init__(path)
+        self._gateway = gateway
+
+    def trusted(self, host: str, port: int) -> list[Any]:
+        keys = super().trusted(host, port)
+        for name, demo in self._gateway._demo.items():
+            instance = self._gateway.inventory.get(name)
+            if (instance.host, instance.port) == (host, port):
+                keys.append(demo.host_key)
+        return keys
