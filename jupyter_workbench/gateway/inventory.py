@@ -43,6 +43,10 @@ class Instance:
     jump: str | None = None
     source: str = "inventory"
 
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.name)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the instance as JSON-ready data."""
         data = asdict(self)

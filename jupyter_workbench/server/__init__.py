@@ -1,0 +1,1 @@
+"""The jupyter-server extension that exposes the gateway over REST and websockets."""

@@ -1,0 +1,199 @@
+"""The jupyter-server extension: configuration, the gateway, and routes."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
+
+from ..gateway.demo import DemoInstance
+from ..gateway.gateway import DemoLogin, Gateway, GatewayConfig
+from ..gateway.inventory import (
+    Instance,
+    Inventory,
+    instance_from_mapping,
+    load_file,
+    load_ssh_config,
+)
+from ..gateway.network import DEFAULT_ALLOW, DEFAULT_DENY
+from . import handlers, terminal_socket
+
+API = "workbench/api/v1"
+DEMO_NAME = "demo"
+
+
+class WorkbenchApp(ExtensionApp):
+    """Instance terminals over SSH, from JupyterLab and from kernels."""
+
+    name = "jupyter_workbench"
+    description = __doc__
+
+    inventory_file = Unicode(
+        "",
+        config=True,
+        help="An inventory file (TOML or JSON) of instances; see docs/inventory.md.",
+    )
+    instances = List(
+        Dict(),
+        config=True,
+        help="Instances given in config, each a dict with the inventory fields.",
+    )
+    ssh_config = Unicode(
+        "~/.ssh/config",
+        allow_none=True,
+        config=True,
+        help="An OpenSSH client config whose concrete Host entries become instances "
+        "(None to ignore it).",
+    )
+    allow = List(
+        Unicode(), list(DEFAULT_ALLOW), config=True,
+        help="Networks (and ports) the gateway may connect to: 'CIDR' or 'CIDR 22' "
+        "or 'CIDR 22-2222'.",
+    )
+    deny = List(
+        Unicode(), list(DEFAULT_DENY), config=True,
+        help="Networks the gateway must never connect to; wins over allow. The default "
+        "refuses cloud metadata services and link-local addresses.",
+    )
+    connect_timeout = Float(10.0, config=True, help="Seconds to wait for a TCP connection.")
+    keepalive_interval = Float(
+        30.0, config=True, help="Seconds between SSH keepalives; 0 turns them off."
+    )
+    channels_per_connection = Int(
+        10, config=True,
+        help="Sessions carried by one SSH connection before another is opened "
+        "(OpenSSH's MaxSessions is 10 by default).",
+    )
+    idle_timeout = Float(
+        600.0, config=True, help="Seconds a connection with no session stays open."
+    )
+    scrollback = Int(
+        256 * 1024, config=True, help="Characters of output kept for reattaching terminals."
+    )
+    demo = Bool(
+        False, config=True,
+        help="Start a built-in demo instance on 127.0.0.1 (what 'jupyter workbench demo' does).",
+    )
+    principal_mode = Enum(
+        ["auto", "user", "owner"], "auto", config=True,
+        help="Whose state a request uses: 'user' keys logins and terminals by Jupyter "
+        "user name; 'owner' shares them among everybody who can use this server; "
+        "'auto' picks 'owner' for jupyter-server's own token or password login "
+        "(whose browsers get random anonymous names) and 'user' otherwise.",
+    )
+    data_dir = Unicode(
+        "", config=True,
+        help="Where per-user known_hosts files live (default: the Jupyter data dir).",
+    )
+
+    gateway: Gateway
+    demo_instance: DemoInstance | None = None
+
+    def initialize_settings(self) -> None:
+        inventory = self._load_inventory()
+        data_dir = Path(self.data_dir or os.path.join(jupyter_data_dir(), "workbench"))
+        config = GatewayConfig(
+            data_dir=data_dir,
+            allow=self.allow,
+            deny=self.deny,
+            connect_timeout=self.connect_timeout,
+            keepalive_interval=self.keepalive_interval,
+            channels_per_connection=self.channels_per_connection,
+            idle_timeout=self.idle_timeout,
+            scrollback=self.scrollback,
+        )
+        self.gateway = Gateway(inventory, config)
+        self.kernel_key = secrets.token_urlsafe(32)
+        self.settings.update(
+            workbench_gateway=self.gateway,
+            workbench_kernel_key=self.kernel_key,
+            workbench_owner=self._owner(),
+        )
+        self.log.info(
+            "Workbench: %d instances; known_hosts under %s", len(inventory), data_dir
+        )
+
+    def initialize_handlers(self) -> None:
+        name = r"(?P<name>[^/]+)"
+        self.handlers.extend([
+            (f"{API}/instances", handlers.InstancesHandler),
+            (f"{API}/instances/{name}/login", handlers.LoginHandler),
+            (f"{API}/instances/{name}/login/(?P<challenge>[0-9a-f]+)", handlers.LoginHandler),
+            (f"{API}/instances/{name}/hostkey", handlers.HostKeyHandler),
+            (f"{API}/instances/{name}/diagnose", handlers.DiagnoseHandler),
+            (f"{API}/terminals", handlers.TerminalsHandler),
+            (f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)", handlers.TerminalHandler),
+            (
+                f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)/channel",
+                terminal_socket.TerminalSocketHandler,
+            ),
+        ])
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await super()._start_jupyter_server_extension(serverapp)
+        if self.demo:
+            await self._start_demo()
+        self._publish_for_kernels()
+
+    async def stop_extension(self) -> None:
+        await self.gateway.close()
+        if self.demo_instance is not None:
+            self.demo_instance.close()
+            await self.demo_instance.wait_closed()
+
+    async def _start_demo(self) -> None:
+        demo = await DemoInstance.start("127.0.0.1", 0)
+        self.demo_instance = demo
+        instance = Instance(
+            id="i-demo", name=DEMO_NAME, host=demo.host, port=demo.port,
+            user=demo.username, tags={"env": "demo"}, source="demo",
+        )
+        self.gateway.add_demo(instance, DemoLogin(demo.username, demo.password, demo.host_key))
+        self.log.info(
+            "Workbench demo instance '%s' listening on %s:%s (host key %s)",
+            DEMO_NAME, demo.host, demo.port, demo.host_key_fingerprint,
+        )
+
+    def _publish_for_kernels(self) -> None:
+        # Kernels inherit the server's environment: this is how a notebook's
+        # Workbench() finds its server without a pasted URL or token.
+        serverapp = self.serverapp
+        if serverapp is None or getattr(serverapp, "sock", ""):
+            return
+        host = serverapp.ip if serverapp.ip not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if serverapp.certfile else "http"
+        url = url_path_join(f"{scheme}://{host}:{serverapp.port}", serverapp.base_url)
+        os.environ["JUPYTER_WORKBENCH_URL"] = url
+        os.environ["JUPYTER_WORKBENCH_KEY"] = self.kernel_key
+
+    def _owner(self) -> str | None:
+        mode = self.principal_mode
+        if mode == "auto":
+            provider = type(self.serverapp.identity_provider) if self.serverapp else None
+            stock = provider is not None and provider.__module__ == "jupyter_server.auth.identity"
+            mode = "owner" if stock else "user"
+        if mode == "user":
+            return None
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+    def _load_inventory(self) -> Inventory:
+        inventory = Inventory()
+        if self.inventory_file:
+            for instance in load_file(self.inventory_file):
+                inventory.add(instance)
+        for index, entry in enumerate(self.instances):
+            where = f"WorkbenchApp.instances[{index}]"
+            inventory.add(instance_from_mapping(entry, where=where, source="config"))
+        if self.ssh_config:
+            for instance in load_ssh_config(self.ssh_config):
+                inventory.add(instance)
+        return inventory

@@ -1,0 +1,132 @@
+"""What every workbench handler shares: auth, the principal, errors as JSON."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from typing import Any
+
+from jupyter_server.auth.identity import User
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from ..gateway.errors import (
+    AuthenticationFailed,
+    HostKeyError,
+    InstanceNotFound,
+    NetworkRefused,
+    NotLoggedIn,
+    SSHError,
+    TerminalNotFound,
+    Unreachable,
+    WorkbenchError,
+)
+from ..gateway.gateway import Gateway
+
+AUTH_RESOURCE = "workbench"
+KEY_SCHEME = "workbench-key"
+
+_STATUS = (
+    (InstanceNotFound, 404),
+    (TerminalNotFound, 404),
+    (AuthenticationFailed, 401),
+    (NetworkRefused, 403),
+    (HostKeyError, 409),
+    (NotLoggedIn, 409),
+    (Unreachable, 502),
+    (SSHError, 502),
+)
+
+
+def status_for(error: WorkbenchError) -> int:
+    """Return the HTTP status that stands for *error*."""
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+class WorkbenchMixin(ExtensionHandlerMixin):
+    """Shared by REST and websocket handlers of the extension."""
+
+    auth_resource = AUTH_RESOURCE
+    request: Any
+    settings: dict[str, Any]
+
+    @property
+    def gateway(self) -> Gateway:
+        gateway: Gateway = self.settings["workbench_gateway"]
+        return gateway
+
+    @property
+    def principal(self) -> str:
+        """Name whose logins and terminals this request may use."""
+        user: User = self.current_user  # type: ignore[attr-defined]
+        owner: str | None = self.settings.get("workbench_owner")
+        return owner if owner is not None else user.username
+
+    def kernel_key_user(self) -> User | None:
+        """Return the owner when the request carries the server's kernel key."""
+        scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
+        expected: str = self.settings["workbench_kernel_key"]
+        if scheme.lower() != KEY_SCHEME or not hmac.compare_digest(value.strip(), expected):
+            return None
+        name = self.settings.get("workbench_owner") or os.environ.get("JUPYTERHUB_USER", "")
+        return User(username=name or "owner", name=name or "owner")
+
+
+class WorkbenchHandler(WorkbenchMixin, APIHandler):
+    """Base of the REST handlers: JSON in, JSON out, errors with a code."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        user = self.kernel_key_user()
+        if user is None:
+            await super().prepare()
+            return
+        # The kernel key is sent in a header that browsers never attach on
+        # their own, so it needs no XSRF check; the host check still applies.
+        if not self.check_host():
+            raise web.HTTPError(403)
+        self.current_user = self._jupyter_current_user = user
+
+    def body(self) -> dict[str, Any]:
+        """Return the JSON body as a dict, or answer 400."""
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise web.HTTPError(400, reason="The body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, reason="The body must be a JSON object")
+        return data
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", "application/json")
+        if isinstance(exc, WorkbenchError):
+            self.finish(json.dumps(exc.to_dict()))
+            return
+        reason = getattr(exc, "reason", None) or self._reason
+        code = {400: "bad_request", 403: "forbidden", 404: "not_found"}.get(status_code, "error")
+        self.finish(json.dumps({"error": code, "message": reason, "details": {}}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, WorkbenchError):
+            # Expected outcomes (refusals, unreachable hosts): the gateway
+            # already logged them without secrets; no traceback needed.
+            return
+        super().log_exception(typ, value, tb)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, WorkbenchError):
+            self.send_error(status_for(e), exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)  # type: ignore[misc]
+
+
+__all__ = ["AUTH_RESOURCE", "JupyterHandler", "WorkbenchHandler", "WorkbenchMixin"]
