@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pwd
 import subprocess
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -11,7 +12,8 @@ from typing import Any
 
 import asyncssh
 import pytest
-from sshd import LocalUser, SSHAgent, SSHServer, UserKey
+import sshd as sshd_module
+from sshd import LocalUser, SetupError, SSHAgent, SSHServer, UserKey
 
 pytestmark = pytest.mark.sshd
 
@@ -244,3 +246,25 @@ async def test_factory_servers_are_separate_hosts(
     fingerprints = {s.host_key_fingerprint for s in (sshd, first, second)}
     assert len(ports) == 3
     assert len(fingerprints) == 3
+
+
+def test_missing_sshd_names_the_setup_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sshd_module, "SSHD", "/nonexistent/sshd")
+
+    with pytest.raises(SetupError, match="run dev/test"):
+        sshd_module.require_root_tools()
+
+
+def test_users_of_finished_runs_are_removed(_root_tools: None) -> None:
+    user = LocalUser.create()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    comment = f"{sshd_module.USER_COMMENT}{finished.pid}"
+    subprocess.run(["usermod", "-c", comment, user.name], check=True)
+
+    removed = sshd_module.remove_stale_users()
+
+    assert user.name in removed
+    assert not user.home.exists()
+    with pytest.raises(KeyError):
+        pwd.getpwnam(user.name)
