@@ -1,0 +1,122 @@
+/**
+ * Types of the jupyter-workbench REST API, version 1 (see docs/api.md).
+ */
+
+/**
+ * The path of the API under the server's base URL.
+ */
+export const API_PATH = 'workbench/api/v1';
+
+/**
+ * The id of the command that opens an instance terminal.
+ */
+export const OPEN_TERMINAL_COMMAND = 'workbench:open-terminal';
+
+/**
+ * Names of the objects exchanged with the workbench server.
+ */
+export namespace Workbench {
+  /**
+   * An instance from the inventory, as `GET instances` lists it.
+   */
+  export interface IInstance {
+    id: string;
+    name: string;
+    host: string;
+    port: number;
+    user: string | null;
+    protocol: 'ssh' | 'rdp';
+    region: string | null;
+    account: string | null;
+    tags: Record<string, string>;
+    jump: string | null;
+    source: 'inventory' | 'config' | 'ssh_config' | 'demo';
+    demo: boolean;
+    logged_in: boolean;
+    login_user: string | null;
+  }
+
+  /**
+   * A terminal session on an instance.
+   */
+  export interface ITerminal {
+    id: string;
+    instance: string;
+    login_user: string;
+    created: string;
+    rows: number;
+    cols: number;
+    attached: number;
+    alive: boolean;
+  }
+
+  /**
+   * The body of `POST instances/{name}/login`; give one kind of secret.
+   */
+  export interface ILoginRequest {
+    username?: string;
+    password?: string;
+    private_key?: string;
+    key_path?: string;
+    passphrase?: string;
+    agent?: boolean;
+  }
+
+  /**
+   * One keyboard-interactive prompt.
+   */
+  export interface IPrompt {
+    prompt: string;
+    echo: boolean;
+  }
+
+  /**
+   * The answer to a login that succeeded.
+   */
+  export interface IConnected {
+    status: 'connected';
+    instance: IInstance;
+  }
+
+  /**
+   * The answer to a login that needs keyboard-interactive responses.
+   */
+  export interface IChallenge {
+    status: 'challenge';
+    challenge: string;
+    name: string;
+    instructions: string;
+    prompts: IPrompt[];
+  }
+
+  /**
+   * The answer to a login request or to a challenge response.
+   */
+  export type LoginAnswer = IConnected | IChallenge;
+
+  /**
+   * The error codes of the API.
+   */
+  export type ErrorCode =
+    | 'bad_request'
+    | 'auth_failed'
+    | 'network_refused'
+    | 'forbidden'
+    | 'not_found'
+    | 'host_key_unknown'
+    | 'host_key_changed'
+    | 'not_logged_in'
+    | 'unreachable'
+    | 'ssh_error';
+
+  /**
+   * The details of a `host_key_unknown` or `host_key_changed` error.
+   */
+  export interface IHostKeyDetails {
+    fingerprint: string;
+    key_type?: string;
+    host?: string;
+    port?: number;
+    known_fingerprints?: string[];
+  }
+}
