@@ -14,13 +14,13 @@ import errno
 import logging
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
-from .credentials import Credentials
+from .credentials import Credentials, open_agent
 from .errors import AuthenticationFailed, SSHError, Unreachable, WorkbenchError
 from .hostkeys import KnownHosts
 from .inventory import Instance
@@ -63,15 +63,19 @@ class Attempt:
         self.presented_key: asyncssh.SSHKey | None = None
         self.challenges: asyncio.Queue[LoginChallenge] = asyncio.Queue()
         self._answer: asyncio.Future[list[str]] | None = None
+        self.waiting_for_user = False
 
     async def ask(self, challenge: LoginChallenge) -> list[str] | None:
         """Publish *challenge* and wait for the user's answers."""
         self._answer = asyncio.get_running_loop().create_future()
         await self.challenges.put(challenge)
+        self.waiting_for_user = True
         try:
             return await asyncio.wait_for(self._answer, CHALLENGE_TIMEOUT)
         except TimeoutError:
             return None
+        finally:
+            self.waiting_for_user = False
 
     def answer(self, responses: list[str]) -> None:
         """Deliver the user's answers to the waiting prompt."""
@@ -123,6 +127,7 @@ class Connector:
 
     rules: NetworkRules
     connect_timeout: float = 10.0
+    handshake_timeout: float = 20.0
     keepalive_interval: float = 30.0
     keepalive_count_max: int = 3
 
@@ -144,12 +149,33 @@ class Connector:
         address, rule = await resolve_checked(instance.host, instance.port, self.rules)
         log.debug("Connecting to %s at %s:%s (%s)", instance.name, address, instance.port, rule)
 
+        agent, agent_keys = (
+            await open_agent() if attempt.credentials.agent else (None, [])
+        )
+        try:
+            return await self._login(
+                instance, address, attempt, known_hosts, tunnel, agent_keys
+            )
+        finally:
+            if agent is not None:
+                agent.close()
+                await agent.wait_closed()
+
+    async def _login(
+        self,
+        instance: Instance,
+        address: IPAddress,
+        attempt: Attempt,
+        known_hosts: KnownHosts,
+        tunnel: asyncssh.SSHClientConnection | None,
+        agent_keys: list[Any],
+    ) -> tuple[asyncssh.SSHClientConnection, WorkbenchClient]:
         client = WorkbenchClient(attempt)
-        options = await attempt.credentials.connect_options()
+        options = attempt.credentials.connect_options(agent_keys)
         trusted = known_hosts.trusted(instance.host, instance.port)
         sock = None if tunnel else await self._tcp_connect(instance, address)
         try:
-            conn = await asyncssh.connect(
+            connecting = asyncssh.connect(
                 str(address),
                 instance.port,
                 sock=sock,
@@ -162,11 +188,38 @@ class Connector:
                 keepalive_count_max=self.keepalive_count_max,
                 **options,
             )
+            conn = await self._watch(connecting, attempt, instance, address)
         except Exception as exc:
             if sock is not None:
                 sock.close()
             raise self._classify(exc, instance, address, attempt, known_hosts) from None
         return conn, client
+
+    async def _watch(
+        self,
+        connecting: Awaitable[asyncssh.SSHClientConnection],
+        attempt: Attempt,
+        instance: Instance,
+        address: IPAddress,
+    ) -> asyncssh.SSHClientConnection:
+        """Give the handshake ``handshake_timeout`` seconds, not counting the
+        time a user takes to answer keyboard-interactive prompts, so that a
+        host that accepts TCP and then hangs fails instead of stalling."""
+        task = asyncio.ensure_future(connecting)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=self.handshake_timeout)
+            if done:
+                return task.result()
+            if not attempt.waiting_for_user:
+                task.cancel()
+                source = source_address(address, instance.port)
+                raise Unreachable(
+                    f"{address}:{instance.port} accepted the connection from {source} but "
+                    f"did not complete the SSH handshake within {self.handshake_timeout:g} s: "
+                    "the host may be overloaded or hung, or the port may not be sshd",
+                    reason="timeout", address=str(address), port=instance.port,
+                    source=source,
+                )
 
     async def _tcp_connect(self, instance: Instance, address: IPAddress) -> socket.socket:
         # The TCP connect is timed on its own, because asyncssh's

@@ -7,6 +7,7 @@ keeps its secrets out of ``repr``, logs and error messages.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,21 +105,25 @@ class Credentials:
         self._keys = [key]
         return self._keys
 
-    async def connect_options(self) -> dict[str, Any]:
+    def connect_options(self, agent_keys: Sequence[Any] = ()) -> dict[str, Any]:
         """Return asyncssh options that offer exactly these credentials.
 
         asyncssh would otherwise also try the ``~/.ssh/id_*`` keys, the agent
         and GSSAPI of the gateway process, which belong to whoever runs the
         server, not to the Jupyter user asking.
 
+        Parameters
+        ----------
+        agent_keys
+            The keys of an open agent connection (see `open_agent`), offered
+            when ``agent`` is set.
+
         Raises
         ------
         AuthenticationFailed
-            When the key cannot be loaded or no agent is available.
+            When the key cannot be loaded.
         """
-        keys: list[Any] = list(self.keys())
-        if self.agent:
-            keys = await _agent_keys()
+        keys = list(agent_keys) if self.agent else list(self.keys())
         return {
             "username": self.username,
             "client_keys": keys or None,
@@ -128,7 +133,17 @@ class Credentials:
         }
 
 
-async def _agent_keys() -> list[Any]:
+async def open_agent() -> tuple[asyncssh.SSHAgentClient, list[Any]]:
+    """Connect to the gateway process's ssh-agent and list its keys.
+
+    The keys sign through the returned connection: close it once the
+    login is done.
+
+    Raises
+    ------
+    AuthenticationFailed
+        When there is no agent, it cannot be reached, or it holds no keys.
+    """
     socket_path = os.environ.get("SSH_AUTH_SOCK")
     if not socket_path:
         raise AuthenticationFailed(
@@ -138,8 +153,6 @@ async def _agent_keys() -> list[Any]:
             reason="agent",
         )
     try:
-        # The key pairs sign through this agent connection, which asyncssh
-        # keeps open for as long as a key pair refers to it.
         agent = await asyncssh.connect_agent(socket_path)
         keys = list(await agent.get_keys())
     except (OSError, ValueError) as exc:
@@ -147,7 +160,9 @@ async def _agent_keys() -> list[Any]:
             f"The ssh-agent at SSH_AUTH_SOCK could not be used ({exc})", reason="agent"
         ) from None
     if not keys:
+        agent.close()
+        await agent.wait_closed()
         raise AuthenticationFailed(
             "The ssh-agent holds no keys: add one with ssh-add", reason="agent"
         )
-    return keys
+    return agent, keys

@@ -34,6 +34,7 @@ class GatewayConfig:
     allow: Iterable[str] = DEFAULT_ALLOW
     deny: Iterable[str] = DEFAULT_DENY
     connect_timeout: float = 10.0
+    handshake_timeout: float = 20.0
     keepalive_interval: float = 30.0
     channels_per_connection: int = 10
     idle_timeout: float = 600.0
@@ -69,6 +70,7 @@ class Gateway:
         connector = Connector(
             self.rules,
             connect_timeout=config.connect_timeout,
+            handshake_timeout=config.handshake_timeout,
             keepalive_interval=config.keepalive_interval,
         )
         self.pool = ConnectionPool(

@@ -63,6 +63,10 @@ class WorkbenchApp(ExtensionApp):
         "refuses cloud metadata services and link-local addresses.",
     )
     connect_timeout = Float(10.0, config=True, help="Seconds to wait for a TCP connection.")
+    handshake_timeout = Float(
+        20.0, config=True,
+        help="Seconds for the SSH handshake after TCP connects (prompts not counted).",
+    )
     keepalive_interval = Float(
         30.0, config=True, help="Seconds between SSH keepalives; 0 turns them off."
     )
@@ -104,6 +108,7 @@ class WorkbenchApp(ExtensionApp):
             allow=self.allow,
             deny=self.deny,
             connect_timeout=self.connect_timeout,
+            handshake_timeout=self.handshake_timeout,
             keepalive_interval=self.keepalive_interval,
             channels_per_connection=self.channels_per_connection,
             idle_timeout=self.idle_timeout,
