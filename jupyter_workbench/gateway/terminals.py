@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import logging
 import uuid
 from collections import deque
@@ -28,6 +29,7 @@ Message = list[Any]
 Watcher = Callable[[Message], Awaitable[None]]
 
 READ_SIZE = 65536
+EXIT_STATUS_WAIT = 5.0
 #: A watcher that cannot take output for this long is detached, so one
 #: stalled browser tab does not stall the shell for everybody else.
 SEND_TIMEOUT = 10.0
@@ -167,6 +169,9 @@ class TerminalSession:
         tail = self._decoder.decode(b"", final=True)
         if tail:
             await self._publish(tail)
+        # The exit status may follow the end of output by a moment.
+        with contextlib.suppress(TimeoutError, asyncssh.Error):
+            await asyncio.wait_for(self._process.wait_closed(), EXIT_STATUS_WAIT)
         await self._end(self._exit_reason())
 
     def _exit_reason(self) -> str:
