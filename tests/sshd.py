@@ -9,6 +9,7 @@ user tools need it. ``dev/test`` installs the programs on a fresh Debian.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import re
@@ -321,6 +322,23 @@ class SSHServer:
                     f"sshd never logged {pattern!r}:\n{self.log_text()}"
                 )
             time.sleep(0.05)
+
+    async def await_log(self, pattern: str, *, timeout: float = 5.0) -> re.Match[str]:
+        """Like :meth:`wait_for_log`, without blocking the event loop.
+
+        Use it in async tests where the line depends on the client side,
+        e.g. a disconnect that an in-process gateway has yet to send.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.log_text(), re.MULTILINE)
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"sshd never logged {pattern!r}:\n{self.log_text()}"
+                )
+            await asyncio.sleep(0.05)
 
     def start(self) -> None:
         """Generate a host key if there is none and start sshd.
