@@ -22,6 +22,8 @@ from sshd import (
 )
 
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 @pytest.fixture(scope="session")
 def _root_tools() -> None:
     # A missing sshd must fail loudly: a skipped integration suite would

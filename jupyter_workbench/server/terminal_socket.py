@@ -42,6 +42,9 @@ class TerminalSocketHandler(WorkbenchMixin, WebSocketMixin, WebSocketHandler, Ju
         # Authenticate and authorize before the upgrade: a websocket handler
         # gets no @authenticated redirect, and jupyter-server lets
         # unauthenticated websockets through unless the handler refuses.
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise web.HTTPError(403, reason="Cross-origin websocket refused")
         if not self.current_user:
             raise web.HTTPError(403, reason="Not authenticated")
         allowed = await ensure_async(

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from sshd import SSHServer
 from wbtest import PRINCIPAL, host_key, instance_for
 
@@ -15,7 +16,7 @@ from jupyter_workbench.gateway.inventory import Instance, Inventory
 MakeGateway = Callable[..., Gateway]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
     """Build gateways over given instances; all are closed after the test."""
     made: list[Gateway] = []

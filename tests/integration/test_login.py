@@ -22,6 +22,8 @@ from jupyter_workbench.gateway.errors import (
 from jupyter_workbench.gateway.gateway import Gateway
 from jupyter_workbench.gateway.pool import Login
 
+pytestmark = pytest.mark.asyncio
+
 
 async def test_password_login_reaches_the_real_user(gateway: Gateway, ssh_user: LocalUser):
     login = await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password))

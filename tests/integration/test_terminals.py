@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from sshd import LocalUser, SSHServer
 from wbtest import PRINCIPAL, attach, host_key, instance_for
 
@@ -16,8 +17,10 @@ from jupyter_workbench.gateway.credentials import Credentials
 from jupyter_workbench.gateway.errors import NotLoggedIn, TerminalNotFound
 from jupyter_workbench.gateway.gateway import Gateway
 
+pytestmark = pytest.mark.asyncio
 
-@pytest.fixture
+
+@pytest_asyncio.fixture
 async def logged_in(gateway: Gateway, ssh_user: LocalUser) -> Gateway:
     await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password))
     return gateway
