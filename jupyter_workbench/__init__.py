@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .gateway.errors import (
+    AuthenticationFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    NetworkRefused,
+    NotLoggedIn,
+    Unreachable,
+    WorkbenchError,
+)
+from .kernel.client import InstanceInfo, InstanceList, Workbench
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -17,4 +27,24 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "jupyter-workbench"}]
 
 
-__all__ = ["__version__"]
+def load_ipython_extension(ipython: Any) -> None:
+    """Make ``%workbench`` available after ``%load_ext jupyter_workbench``."""
+    from .kernel.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+__all__ = [
+    "AuthenticationFailed",
+    "HostKeyChanged",
+    "HostKeyUnknown",
+    "InstanceInfo",
+    "InstanceList",
+    "NetworkRefused",
+    "NotLoggedIn",
+    "Unreachable",
+    "Workbench",
+    "WorkbenchError",
+    "__version__",
+    "load_ipython_extension",
+]

@@ -1,0 +1,298 @@
+"""`Workbench`: the notebook's and scripts' way into the gateway.
+
+``Workbench()`` finds the Jupyter server that started this kernel through
+the environment the server extension publishes (``JUPYTER_WORKBENCH_URL``
+and ``JUPYTER_WORKBENCH_KEY``), so nothing is pasted. Where there is no such
+server (a plain script, a headless notebook run) it runs a gateway in this
+process. Every method has an async twin under ``wb.aio``.
+
+The client keeps its own event loop in a daemon thread: a kernel's loop
+is already running in the main thread, so blocking calls could not run
+coroutines there, and the gateway's connections must stay on one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..gateway.diagnose import Diagnosis, Step
+from ..gateway.errors import HostKeyUnknown, WorkbenchError
+from .backends import Backend, LocalBackend, RestBackend
+
+T = TypeVar("T")
+Responder = Callable[[str, bool], str]
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """An instance as the client sees it, with this user's login state."""
+
+    name: str
+    host: str
+    id: str = ""
+    port: int = 22
+    user: str | None = None
+    protocol: str = "ssh"
+    region: str = "*"
+    account: str = "*"
+    tags: dict[str, str] = field(default_factory=dict)
+    jump: str | None = None
+    source: str = "inventory"
+    demo: bool = False
+    logged_in: bool = False
+    login_user: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceInfo:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class InstanceList(list[InstanceInfo]):
+    """A list of instances that shows as a table in notebooks."""
+
+    def to_dataframe(self) -> Any:
+        """Return a pandas DataFrame (pandas must be installed)."""
+        import pandas as pd
+
+        return pd.DataFrame([i.__dict__ for i in self])
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        columns = ("name", "host", "port", "protocol", "source", "logged_in", "login_user")
+        head = "".join(f"<th>{c}</th>" for c in columns)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(str(getattr(i, c)))}</td>" for c in columns) + "</tr>"
+            for i in self
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+class _Async:
+    """The coroutine twins of `Workbench`'s methods (``wb.aio``)."""
+
+    def __init__(self, backend: Backend, run: Callable[[Coroutine[Any, Any, T]], Future[T]]):
+        self._backend = backend
+        self._submit = run
+
+    async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(self._submit(coro))
+
+    async def instances(self) -> InstanceList:
+        data = await self._on_loop(self._backend.instances())
+        return InstanceList(InstanceInfo.from_dict(d) for d in data)
+
+    async def login(
+        self,
+        name: str,
+        username: str | None = None,
+        *,
+        password: str | None = None,
+        key: str | Path | None = None,
+        passphrase: str | None = None,
+        agent: bool = False,
+        host_key: str | None = None,
+        responder: Responder | None = None,
+    ) -> InstanceInfo:
+        body = _login_body(username, password, key, passphrase, agent)
+        try:
+            outcome = await self._on_loop(self._backend.login(name, body))
+        except HostKeyUnknown as exc:
+            if host_key is None or host_key != exc.details.get("fingerprint"):
+                raise
+            await self._on_loop(self._backend.accept_host_key(name, host_key))
+            outcome = await self._on_loop(self._backend.login(name, body))
+        while outcome["status"] == "challenge":
+            answers = _answer(outcome, responder or _ask_in_terminal)
+            outcome = await self._on_loop(
+                self._backend.respond(name, outcome["challenge"], answers)
+            )
+        return InstanceInfo.from_dict(outcome["instance"])
+
+    async def accept_host_key(self, name: str, fingerprint: str) -> None:
+        await self._on_loop(self._backend.accept_host_key(name, fingerprint))
+
+    async def logout(self, name: str) -> None:
+        await self._on_loop(self._backend.logout(name))
+
+    async def diagnose(self, name: str) -> Diagnosis:
+        data = await self._on_loop(self._backend.diagnose(name))
+        return Diagnosis(data["instance"], [Step(**s) for s in data["steps"]])
+
+
+class Workbench:
+    """Instances, logins and diagnosis, from a notebook or a script.
+
+    Parameters
+    ----------
+    url
+        A Jupyter server to use instead of the one found in the environment.
+    key
+        That server's kernel key; or give ``token`` (a Jupyter token).
+    inventory
+        An inventory file for the in-process gateway. Giving it means: do
+        not look for a server.
+    local
+        Force the in-process gateway even when a server is found.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        key: str | None = None,
+        token: str | None = None,
+        inventory: str | Path | None = None,
+        local: bool = False,
+        **gateway_config: Any,
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="jupyter-workbench", daemon=True
+        )
+        self._thread.start()
+        url = url or os.environ.get("JUPYTER_WORKBENCH_URL")
+        key = key or os.environ.get("JUPYTER_WORKBENCH_KEY")
+        if url and not local and inventory is None:
+            self.backend: Backend = self._call(_make_rest(url, key, token))
+        else:
+            self.backend = self._call(_make_local(inventory, gateway_config))
+        self.aio = _Async(self.backend, self._submit)
+
+    def __repr__(self) -> str:
+        return f"<Workbench using the {self.backend.description}>"
+
+    def instances(self) -> InstanceList:
+        """Return the instances in the inventory, with this user's login state."""
+        return self._call(self.aio.instances())
+
+    def login(
+        self,
+        name: str,
+        username: str | None = None,
+        *,
+        password: str | None = None,
+        key: str | Path | None = None,
+        passphrase: str | None = None,
+        agent: bool = False,
+        host_key: str | None = None,
+        responder: Responder | None = None,
+    ) -> InstanceInfo:
+        """Log in to an instance.
+
+        Parameters
+        ----------
+        name
+            The instance's name or id.
+        username
+            The login user; the demo instance needs none.
+        password, key, passphrase, agent
+            One way to authenticate: a password; a private key (a file
+            path, or the key's text) with its passphrase; or the server's
+            ssh-agent. With none, the instance's keyboard-interactive
+            prompts are asked through *responder*.
+        host_key
+            The ``SHA256:…`` fingerprint you expect on first contact. When
+            the instance presents exactly that key it is trusted.
+        responder
+            ``responder(prompt, echo) -> answer`` for keyboard-interactive
+            prompts; by default they are asked with ``getpass``/``input``.
+
+        Raises
+        ------
+        HostKeyUnknown
+            On first contact without a matching *host_key*: check the
+            fingerprint, then call `accept_host_key` or pass *host_key*.
+        HostKeyChanged, AuthenticationFailed, Unreachable, NetworkRefused
+            As the names say; the message tells what to do.
+        """
+        return self._call(
+            self.aio.login(
+                name, username, password=password, key=key, passphrase=passphrase,
+                agent=agent, host_key=host_key, responder=responder,
+            )
+        )
+
+    def accept_host_key(self, name: str, fingerprint: str) -> None:
+        """Trust the key *name* presented at the last login, if it has *fingerprint*."""
+        self._call(self.aio.accept_host_key(name, fingerprint))
+
+    def logout(self, name: str) -> None:
+        """Close this user's connections and terminals on *name*."""
+        self._call(self.aio.logout(name))
+
+    def diagnose(self, name: str) -> Diagnosis:
+        """Walk resolve, route, TCP, SSH and auth for *name*."""
+        return self._call(self.aio.diagnose(name))
+
+    def close(self) -> None:
+        """Close the backend (and an in-process gateway's connections)."""
+        if self._loop.is_closed():
+            return
+        self._call(self.backend.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._submit(coro).result()
+
+
+async def _make_rest(url: str, key: str | None, token: str | None) -> Backend:
+    return RestBackend(url, key=key, token=token)
+
+
+async def _make_local(inventory: str | Path | None, config: dict[str, Any]) -> Backend:
+    return LocalBackend.create(inventory, **config)
+
+
+def _login_body(
+    username: str | None,
+    password: str | None,
+    key: str | Path | None,
+    passphrase: str | None,
+    agent: bool,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if username is not None:
+        body["username"] = username
+    if password is not None:
+        body["password"] = password
+    if key is not None:
+        text = str(key)
+        body["private_key" if "PRIVATE KEY" in text else "key_path"] = text
+    if passphrase is not None:
+        body["passphrase"] = passphrase
+    if agent:
+        body["agent"] = True
+    if body and "username" not in body:
+        raise WorkbenchError("Give a username with a password, key or agent login")
+    return body
+
+
+def _answer(challenge: dict[str, Any], responder: Responder) -> list[str]:
+    if challenge.get("instructions"):
+        print(challenge["instructions"])
+    return [responder(p["prompt"], p["echo"]) for p in challenge["prompts"]]
+
+
+def _ask_in_terminal(prompt: str, echo: bool) -> str:
+    return input(prompt) if echo else getpass.getpass(prompt)
