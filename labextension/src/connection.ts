@@ -28,6 +28,11 @@ const MAX_RETRY_DELAY = 30;
 const MAX_RETRIES = 12;
 
 /**
+ * How much of the latest output to keep, to see what the server wrote.
+ */
+const TAIL_SIZE = 1024;
+
+/**
  * The connection to one workbench terminal session.
  *
  * The session lives on the server: closing the socket (a page reload) does
@@ -223,7 +228,13 @@ export class WorkbenchTerminalConnection
       );
     } catch (reason) {
       if (reason instanceof WorkbenchError && reason.status === 404) {
-        this._end(this._trans.__('this terminal no longer exists'));
+        this._end(
+          this._trans.__(
+            'This terminal no longer exists on the server: it was closed, ' +
+              'or the server restarted. Close this panel and open a new ' +
+              'Instance Terminal.'
+          )
+        );
       } else {
         this._retryLater();
       }
@@ -233,7 +244,7 @@ export class WorkbenchTerminalConnection
       return;
     }
     if (!this._info.alive) {
-      this._end(this._trans.__('the session has ended'));
+      this._end(this._trans.__('This terminal session has ended.'));
       return;
     }
     this._openSocket();
@@ -278,9 +289,10 @@ export class WorkbenchTerminalConnection
         break;
       case 'stdout':
         this._emit(String(frame[1] ?? ''));
+        this._tail = (this._tail + String(frame[1] ?? '')).slice(-TAIL_SIZE);
         break;
       case 'disconnect':
-        this._end(String(frame[1] ?? ''));
+        this._onDisconnect(String(frame[1] ?? ''));
         break;
       default:
         // `pong` and anything newer than this client.
@@ -312,6 +324,17 @@ export class WorkbenchTerminalConnection
   }
 
   /**
+   * End the session; say why unless the server just wrote the reason.
+   */
+  private _onDisconnect(reason: string): void {
+    const written = reason !== '' && this._tail.includes(`[${reason}]`);
+    const notice = reason
+      ? this._trans.__('The session ended: %1', reason)
+      : this._trans.__('The session ended.');
+    this._end(notice, !written);
+  }
+
+  /**
    * Reconnect when a socket closes while its session still runs.
    */
   private _onClose(ws: WebSocket): void {
@@ -336,10 +359,10 @@ export class WorkbenchTerminalConnection
    */
   private _retryLater(): void {
     if (this._retries >= MAX_RETRIES) {
-      this._emit(
-        '\r\n\x1b[2m' +
-          this._trans.__('[Lost the connection to the server]') +
-          '\x1b[0m\r\n'
+      this._notice(
+        this._trans.__(
+          'Lost the connection to the server. Reload the page to try again.'
+        )
       );
       this._setStatus('disconnected');
       return;
@@ -351,20 +374,25 @@ export class WorkbenchTerminalConnection
   }
 
   /**
-   * Show why the session ended and stay disconnected.
+   * Show why the session ended (unless told not to) and stay disconnected.
    */
-  private _end(reason: string): void {
+  private _end(reason: string, notice = true): void {
     if (this._endReason !== null) {
       return;
     }
     this._endReason = reason;
-    this._emit(
-      '\r\n\x1b[2m' +
-        this._trans.__('[The session ended: %1]', reason) +
-        '\x1b[0m\r\n'
-    );
+    if (notice) {
+      this._notice(reason);
+    }
     this._closeSocket();
     this._setStatus('disconnected');
+  }
+
+  /**
+   * Write a notice of ours to the terminal, dimmed and on its own line.
+   */
+  private _notice(text: string): void {
+    this._emit(`\r\n\x1b[2m[${text}]\x1b[0m\r\n`);
   }
 
   /**
@@ -406,6 +434,7 @@ export class WorkbenchTerminalConnection
   private _status: Terminal.ConnectionStatus = 'connecting';
   private _endReason: string | null = null;
   private _attachedBefore = false;
+  private _tail = '';
   private _pending: unknown[][] = [];
   private _size: unknown[] | null = null;
   private _retries = 0;

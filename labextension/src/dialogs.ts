@@ -106,9 +106,9 @@ export async function confirmHostKey(
   const body = Private.node('div', 'jp-workbench-hostkey', [
     Private.node('p', '', [
       trans.__(
-        'This is the first connection to %1. Check that its host key has ' +
-          'this fingerprint (ask its administrator, or run ' +
-          '`ssh-keygen -lf` on the host) before you trust it.',
+        'This is the first connection to %1. Before you trust it, check ' +
+          'with its administrator that its host key has this fingerprint ' +
+          '(ssh-keygen -l -f shows it on the host).',
         address
       )
     ]),
@@ -157,7 +157,7 @@ export async function showHostKeyChanged(
     ]),
     Private.fields([
       [
-        trans.__('Trusted fingerprint'),
+        trans._n('Trusted fingerprint', 'Trusted fingerprints', known.length),
         known.join('\n'),
         'jp-workbench-hostkey-known'
       ],
