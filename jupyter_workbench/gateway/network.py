@@ -56,8 +56,8 @@ class Rule:
         first, last = 1, 65535
         ports = ports.strip()
         if ports:
-            low, _, high = ports.partition("-")
-            first, last = int(low), int(high or low)
+            low, dash, high = ports.partition("-")
+            first, last = int(low), int(high if dash else low)
             if not 0 < first <= last < 65536:
                 raise ValueError(f"bad port range {ports!r} in rule {text!r}")
         return cls(action, network, first, last)
