@@ -43,18 +43,49 @@ export async function pickInstance(
 }
 
 /**
+ * What the login dialog proposes: the answers of the last attempt, without
+ * its secrets, and why it failed.
+ */
+export interface ILoginDefaults {
+  username: string;
+  method?: LoginMethod;
+  keyPath?: string;
+  error?: string;
+}
+
+/**
+ * The kinds of secret the login dialog offers.
+ */
+export type LoginMethod =
+  'password' | 'private_key' | 'key_path' | 'agent' | 'interactive';
+
+/**
+ * The login method of a request.
+ */
+export function loginMethod(request: Workbench.ILoginRequest): LoginMethod {
+  if (request.private_key !== undefined) {
+    return 'private_key';
+  }
+  if (request.key_path !== undefined) {
+    return 'key_path';
+  }
+  if (request.agent) {
+    return 'agent';
+  }
+  return request.password !== undefined ? 'password' : 'interactive';
+}
+
+/**
  * Ask for the user name and a secret to log in to an instance.
  *
- * @param options.username - the user name to propose.
- * @param options.error - why the previous attempt failed, shown on top.
  * @returns the login request, or `null` when cancelled.
  */
 export async function askLogin(
   instance: Workbench.IInstance,
-  options: { username: string; error?: string },
+  options: ILoginDefaults,
   trans: TranslationBundle
 ): Promise<Workbench.ILoginRequest | null> {
-  const body = new LoginBody(options.username, options.error ?? '', trans);
+  const body = new LoginBody(options, trans);
   const result = await showDialog({
     title: trans.__('Log in to %1', instance.name),
     body,
@@ -62,9 +93,9 @@ export async function askLogin(
       Dialog.cancelButton({ label: trans.__('Cancel') }),
       Dialog.okButton({ label: trans.__('Log in') })
     ],
-    focusNodeSelector: options.username
-      ? '#jp-workbench-login-password'
-      : '#jp-workbench-login-username'
+    focusNodeSelector: !options.username
+      ? '#jp-workbench-login-username'
+      : `#jp-workbench-login-${Private.focusOf[options.method ?? 'password']}`
   });
   return result.button.accept ? result.value : null;
 }
@@ -81,7 +112,7 @@ export async function askChallenge(
 ): Promise<string[] | null> {
   const body = new ChallengeBody(challenge, trans);
   const result = await showDialog({
-    title: challenge.name || trans.__('%1 asks', instance.name),
+    title: challenge.name || trans.__('Log in to %1', instance.name),
     body,
     buttons: [
       Dialog.cancelButton({ label: trans.__('Cancel') }),
@@ -314,19 +345,18 @@ class LoginBody
   extends Widget
   implements Dialog.IBodyWidget<Workbench.ILoginRequest>
 {
-  constructor(username: string, error: string, trans: TranslationBundle) {
+  constructor(options: ILoginDefaults, trans: TranslationBundle) {
     super();
     this.addClass('jp-workbench-login');
-    this.node.dataset.method = 'password';
 
-    if (error) {
-      const message = Private.node('p', 'jp-workbench-error', [error]);
+    if (options.error) {
+      const message = Private.node('p', 'jp-workbench-error', [options.error]);
       message.id = 'jp-workbench-login-error';
       this.node.appendChild(message);
     }
 
     this._username = Private.input('jp-workbench-login-username', 'text');
-    this._username.value = username;
+    this._username.value = options.username;
     this._username.autocomplete = 'username';
     this._method = document.createElement('select');
     this._method.id = 'jp-workbench-login-method';
@@ -335,10 +365,13 @@ class LoginBody
       ['password', trans.__('Password')],
       ['private_key', trans.__('Private key')],
       ['key_path', trans.__('Key file on the server')],
-      ['agent', trans.__("Server's ssh-agent")]
+      ['agent', trans.__("Server's ssh-agent")],
+      ['interactive', trans.__('Prompts from the instance')]
     ]) {
       this._method.add(new Option(label, value));
     }
+    this._method.value = options.method ?? 'password';
+    this.node.dataset.method = this._method.value;
     this._method.addEventListener('change', () => {
       this.node.dataset.method = this._method.value;
     });
@@ -358,6 +391,7 @@ class LoginBody
     });
     this._keyPath = Private.input('jp-workbench-login-key-path', 'text');
     this._keyPath.placeholder = '~/.ssh/id_ed25519';
+    this._keyPath.value = options.keyPath ?? '';
     this._passphrase = Private.input(
       'jp-workbench-login-passphrase',
       'password'
@@ -370,6 +404,13 @@ class LoginBody
       )
     ]);
     hint.dataset.methods = 'agent';
+    const prompts = Private.node('p', 'jp-workbench-hint', [
+      trans.__(
+        'The instance asks its own questions (a one-time code, for ' +
+          'example) in the next dialog.'
+      )
+    ]);
+    prompts.dataset.methods = 'interactive';
 
     this.node.append(
       Private.labelled(trans.__('User name'), this._username),
@@ -387,7 +428,8 @@ class LoginBody
         this._passphrase,
         'private_key key_path'
       ),
-      hint
+      hint,
+      prompts
     );
   }
 
@@ -405,11 +447,14 @@ class LoginBody
       case 'agent':
         request.agent = true;
         break;
+      case 'interactive':
+        // No secret: the instance's keyboard-interactive prompts follow.
+        break;
       default:
         request.password = this._password.value;
     }
-    if (this._passphrase.value && !request.password && !request.agent) {
-      request.passphrase = this._passphrase.value;
+    if (request.private_key !== undefined || request.key_path !== undefined) {
+      request.passphrase = this._passphrase.value || undefined;
     }
     return request;
   }
@@ -458,6 +503,17 @@ class ChallengeBody extends Widget implements Dialog.IBodyWidget<string[]> {
 }
 
 namespace Private {
+  /**
+   * The field that takes the focus for each login method.
+   */
+  export const focusOf: Record<LoginMethod, string> = {
+    password: 'password',
+    private_key: 'private-key',
+    key_path: 'key-path',
+    agent: 'method',
+    interactive: 'method'
+  };
+
   /**
    * Create an element with a class and children.
    */

@@ -9,6 +9,8 @@ import {
   askChallenge,
   askLogin,
   confirmHostKey,
+  ILoginDefaults,
+  loginMethod,
   showHostKeyChanged,
   showWorkbenchError
 } from './dialogs';
@@ -31,18 +33,22 @@ export async function logIn(
   trans: TranslationBundle
 ): Promise<boolean> {
   const path = `instances/${segment(instance.name)}/login`;
-  let username = instance.login_user ?? instance.user ?? '';
-  let error = '';
+  const defaults: ILoginDefaults = {
+    username: instance.login_user ?? instance.user ?? ''
+  };
   let request: Workbench.ILoginRequest | null = instance.demo
     ? Private.demoRequest(instance)
     : null;
 
   for (;;) {
-    request = request ?? (await askLogin(instance, { username, error }, trans));
+    request = request ?? (await askLogin(instance, defaults, trans));
     if (!request) {
       return false;
     }
-    username = request.username ?? username;
+    // Propose the same answers next time, but never the secrets.
+    defaults.username = request.username ?? defaults.username;
+    defaults.method = loginMethod(request);
+    defaults.keyPath = request.key_path;
 
     try {
       let answer = await requestAPI<Workbench.LoginAnswer>(
@@ -71,7 +77,7 @@ export async function logIn(
         return false;
       }
       if (next === 'ask') {
-        error = reason.message;
+        defaults.error = reason.message;
         request = null;
       }
     }
