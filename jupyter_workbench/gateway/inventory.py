@@ -183,7 +183,7 @@ def load_ssh_config(path: str | Path = "~/.ssh/config") -> list[Instance]:
             if "user" in options:
                 entry["user"] = options["user"]
             if "proxyjump" in options and options["proxyjump"].lower() != "none":
-                entry["jump"] = options["proxyjump"].split(",")[0].split("@")[-1]
+                entry["jump"] = _jump_name(options["proxyjump"])
             try:
                 instances.append(
                     instance_from_mapping(
@@ -280,3 +280,11 @@ def _ssh_config_blocks(text: str) -> Iterable[tuple[list[str], dict[str, str], i
             options[key] = value
     if names:
         yield names, options, start
+
+
+def _jump_name(proxy_jump: str) -> str:
+    """Return the host of the first hop of a ProxyJump value (``[user@]host[:port]``)."""
+    hop = proxy_jump.split(",")[0].split("@")[-1]
+    if hop.startswith("["):
+        return hop[1:].split("]")[0]
+    return hop.split(":")[0]

@@ -1,0 +1,131 @@
+"""Run a real ``jupyter lab`` (or the demo command) as a subprocess for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sshd import free_port, stop_process
+
+START_TIMEOUT = 90.0
+
+
+@dataclass
+class LabServer:
+    """A Jupyter server process on 127.0.0.1 with token auth and a base URL.
+
+    Attributes
+    ----------
+    url : str
+        The server's URL including the base URL, ending in ``/``.
+    token : str
+        The Jupyter token (random).
+    """
+
+    directory: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    base_url: str = "/lab-test/"
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "jupyterlab"])
+    port: int = 0
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "server.log"
+
+    def start(self) -> LabServer:
+        """Start the server and wait until its API answers.
+
+        Raises
+        ------
+        RuntimeError
+            With the server's log when it exits or does not answer in time.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "root").mkdir(exist_ok=True)
+        config_path = self.directory / "jupyter_server_config.json"
+        config_path.write_text(json.dumps(self.config))
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.directory / "config"),
+            "JUPYTER_RUNTIME_DIR": str(self.directory / "runtime"),
+            "JUPYTER_TOKEN": self.token,
+        }
+        (self.directory / "config").mkdir(exist_ok=True)
+        (self.directory / "config" / "jupyter_server_config.json").write_text(
+            json.dumps(self.config)
+        )
+        args = [
+            *self.command,
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.base_url={self.base_url}",
+            f"--ServerApp.root_dir={self.directory / 'root'}",
+            "--ServerApp.allow_root=True",
+        ]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                self.get("api/status")
+                return self
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"jupyter did not start:\n{self.log_path.read_text(errors='replace')}")
+
+    def get(self, path: str) -> Any:
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Call the API with the token; return (status, JSON) without raising."""
+        data = json.dumps(body if body is not None else {}).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data if method != "GET" else None,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            text = exc.read()
+            return exc.code, json.loads(text) if text else None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop the server by its PID (SIGTERM, then SIGKILL)."""
+        if self.process is not None:
+            stop_process(self.process, timeout=15)
+            self.process = None
