@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -101,6 +102,12 @@ class WorkbenchApp(ExtensionApp):
     demo_instance: DemoInstance | None = None
 
     def initialize_settings(self) -> None:
+        # The gateway logs through module loggers; route them to the server's
+        # log so that --log-level and the server's format apply to them.
+        package_log = logging.getLogger("jupyter_workbench")
+        package_log.parent = self.log
+        package_log.setLevel(logging.NOTSET)
+
         inventory = self._load_inventory()
         data_dir = Path(self.data_dir or os.path.join(jupyter_data_dir(), "workbench"))
         config = GatewayConfig(

@@ -101,6 +101,7 @@ def test_kernel_client_finds_its_server_behind_token_and_base_url(lab: LabServer
     # The login made in the kernel is the server's: the REST API sees it too.
     status, body = lab.call("GET", "workbench/api/v1/instances")
     assert body["instances"][0]["logged_in"] is True
+    assert "Logged in" in lab.log_text() and ssh_user.password not in lab.log_text()
 
 
 def test_workbench_magic_lists_hosts(lab: LabServer):
