@@ -13,17 +13,19 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITerminal, Terminal } from '@jupyterlab/terminal';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
-import { terminalIcon } from '@jupyterlab/ui-components';
+import { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { WorkbenchTerminalConnection } from './connection';
-import { pickInstance, showWorkbenchError } from './dialogs';
+import { Pick, pickInstance, showWorkbenchError } from './dialogs';
 import { logIn } from './login';
 import { requestAPI, WorkbenchError } from './request';
 import { OPEN_TERMINAL_COMMAND, Workbench } from './tokens';
+import instanceTerminalSvg from '../style/icons/instance-terminal.svg';
 
 export { WorkbenchTerminalConnection } from './connection';
 export { requestAPI, WorkbenchError } from './request';
@@ -48,6 +50,14 @@ const SHARED_OPTIONS: (keyof ITerminal.IOptions)[] = [
   'pasteWithCtrlV',
   'macOptionIsMeta'
 ];
+
+/**
+ * The icon of instance terminals: a terminal with a remote node.
+ */
+export const instanceTerminalIcon = new LabIcon({
+  name: 'jupyter-workbench:instance-terminal',
+  svgstr: instanceTerminalSvg
+});
 
 /**
  * A main-area panel holding a terminal on an instance.
@@ -162,7 +172,7 @@ function activate(
   app.commands.addCommand(OPEN_TERMINAL_COMMAND, {
     label: trans.__('Instance Terminal'),
     caption: trans.__('Open a terminal on a remote instance'),
-    icon: args => (args.isPalette ? undefined : terminalIcon),
+    icon: args => (args.isPalette ? undefined : instanceTerminalIcon),
     execute: async args => {
       const terminalId = args.terminalId as string | undefined;
       const instance = args.instance as string | undefined;
@@ -243,7 +253,7 @@ namespace Private {
     // keep the instance name, which is what the user picked.
     const label = trans.__('%1 terminal', instance);
     content.title.label = label;
-    content.title.icon = terminalIcon;
+    content.title.icon = instanceTerminalIcon;
     content.title.changed.connect(() => {
       if (content.title.label !== label) {
         content.title.label = label;
@@ -254,6 +264,10 @@ namespace Private {
       panel.node.dataset.status = connection.endReason
         ? 'ended'
         : connection.connectionStatus;
+      const info = connection.info;
+      content.title.caption = info
+        ? trans.__('%1 on %2', info.login_user, info.instance)
+        : label;
     };
     showStatus();
     connection.connectionStatusChanged.connect(showStatus);
@@ -269,9 +283,9 @@ namespace Private {
   export async function pick(
     name: string | undefined,
     tracker: WidgetTracker<TerminalPanel>,
-    settings: WorkbenchTerminalConnection['serverSettings'],
+    settings: ServerConnection.ISettings,
     trans: TranslationBundle
-  ) {
+  ): Promise<Pick | null> {
     const [{ instances }, { terminals }] = await Promise.all([
       requestAPI<{ instances: Workbench.IInstance[] }>(
         'instances',
@@ -319,7 +333,7 @@ namespace Private {
    */
   export function createTerminal(
     instance: Workbench.IInstance,
-    settings: WorkbenchTerminalConnection['serverSettings']
+    settings: ServerConnection.ISettings
   ): Promise<Workbench.ITerminal> {
     return requestAPI<Workbench.ITerminal>(
       'terminals',
