@@ -227,7 +227,8 @@ export class WorkbenchTerminalConnection
         this.serverSettings
       );
     } catch (reason) {
-      if (reason instanceof WorkbenchError && reason.status === 404) {
+      const status = reason instanceof WorkbenchError ? reason.status : 0;
+      if (status === 404) {
         this._end(
           this._trans.__(
             'This terminal no longer exists on the server: it was closed, ' +
@@ -235,7 +236,11 @@ export class WorkbenchTerminalConnection
               'Instance Terminal.'
           )
         );
+      } else if (status >= 400 && status < 500) {
+        // Refused (a logout, another user's id): retrying will not help.
+        this._end((reason as WorkbenchError).message);
       } else {
+        // The server is restarting or unreachable: try again later.
         this._retryLater();
       }
       return;
