@@ -210,11 +210,15 @@ export async function showHostKeyChanged(
 
 /**
  * Show an error of the workbench API, or any other failure.
+ *
+ * @param diagnose - when given, a Diagnose button runs it and shows the
+ *   steps of the connection (resolve, route, TCP, SSH, auth).
  */
 export async function showWorkbenchError(
   title: string,
   reason: unknown,
-  trans: TranslationBundle
+  trans: TranslationBundle,
+  diagnose?: () => Promise<Workbench.IDiagnosis>
 ): Promise<void> {
   const message =
     reason instanceof Error ? reason.message : String(reason ?? '');
@@ -223,9 +227,57 @@ export async function showWorkbenchError(
   body.dataset.error =
     reason instanceof WorkbenchError ? reason.error : 'unexpected';
 
-  await showDialog({
+  const close = Dialog.okButton({ label: trans.__('Close') });
+  const buttons = diagnose
+    ? [
+        Dialog.createButton({
+          label: trans.__('Diagnose'),
+          accept: false,
+          actions: ['diagnose']
+        }),
+        close
+      ]
+    : [close];
+  const result = await showDialog({
     title,
     body: new Widget({ node: body }),
+    buttons,
+    defaultButton: buttons.length - 1
+  });
+  if (diagnose && result.button.actions.includes('diagnose')) {
+    await showDiagnosis(await diagnose(), trans);
+  }
+}
+
+/**
+ * Show the steps of a connection diagnosis, each with its outcome.
+ */
+export async function showDiagnosis(
+  diagnosis: Workbench.IDiagnosis,
+  trans: TranslationBundle
+): Promise<void> {
+  const list = Private.node('ol', 'jp-workbench-diagnosis', []);
+  list.id = 'jp-workbench-diagnosis';
+  for (const step of diagnosis.steps) {
+    const outcome =
+      step.ok === null ? 'skipped' : step.ok ? 'passed' : 'failed';
+    const item = Private.node('li', `jp-workbench-step jp-mod-${outcome}`, [
+      Private.node('span', 'jp-workbench-step-name', [step.step]),
+      Private.node('span', 'jp-workbench-step-detail', [step.detail])
+    ]);
+    if (step.hint) {
+      item.append(Private.node('span', 'jp-workbench-hint', [step.hint]));
+    }
+    item.dataset.step = step.step;
+    item.dataset.outcome = outcome;
+    list.appendChild(item);
+  }
+
+  await showDialog({
+    title: diagnosis.ok
+      ? trans.__('Diagnosis: every step passed')
+      : trans.__('Diagnosis'),
+    body: new Widget({ node: list }),
     buttons: [Dialog.okButton({ label: trans.__('Close') })]
   });
 }

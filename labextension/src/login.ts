@@ -18,6 +18,11 @@ import { requestAPI, segment, WorkbenchError } from './request';
 import { Workbench } from './tokens';
 
 /**
+ * The login errors that a diagnosis of the connection can explain.
+ */
+const DIAGNOSABLE = new Set(['unreachable', 'network_refused', 'ssh_error']);
+
+/**
  * Log in to an instance, asking the user what the instance needs.
  *
  * The demo instance is logged in without a dialog: the server holds its
@@ -125,7 +130,15 @@ namespace Private {
         await showWorkbenchError(
           trans.__('Cannot log in to %1', instance.name),
           error,
-          trans
+          trans,
+          DIAGNOSABLE.has(error.error)
+            ? () =>
+                requestAPI<Workbench.IDiagnosis>(
+                  `instances/${segment(instance.name)}/diagnose`,
+                  {},
+                  settings
+                )
+            : undefined
         );
         return 'stop';
     }

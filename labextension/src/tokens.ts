@@ -110,6 +110,25 @@ export namespace Workbench {
     | 'ssh_error';
 
   /**
+   * One step of `GET instances/{name}/diagnose`; `ok` is null when the
+   * step was not tried.
+   */
+  export interface IDiagnosisStep {
+    step: 'resolve' | 'route' | 'tcp' | 'ssh' | 'auth' | string;
+    ok: boolean | null;
+    detail: string;
+    hint?: string;
+  }
+
+  /**
+   * The answer of `GET instances/{name}/diagnose`.
+   */
+  export interface IDiagnosis {
+    ok: boolean;
+    steps: IDiagnosisStep[];
+  }
+
+  /**
    * The details of a `host_key_unknown` or `host_key_changed` error.
    */
   export interface IHostKeyDetails {
