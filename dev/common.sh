@@ -56,8 +56,21 @@ ensure_base_packages() {
     [ "${#pkgs[@]}" -eq 0 ] || ensure_packages "${pkgs[@]}"
 }
 
+# install_stamp EXTRA: a digest of everything the install depends on.
+install_stamp() {
+    {
+        printf '%s\n' "$1"
+        cat "$ROOT/pyproject.toml" "$ROOT/labextension/package.json" \
+            "$ROOT/labextension/yarn.lock" 2>/dev/null || true
+        find "$ROOT/labextension/src" "$ROOT/labextension/style" -type f \
+            -exec sha256sum {} + 2>/dev/null | sort || true
+    } | sha256sum | cut -d' ' -f1
+}
+
 # install_project EXTRA: pip install -e ".[EXTRA]" into the venv, and put
-# the venv first on PATH.
+# the venv first on PATH. The editable install rebuilds the labextension,
+# which takes minutes, so it is skipped when nothing it reads has changed
+# since the last successful install into this venv.
 install_project() {
     if [ ! -x "$VENV/bin/python" ]; then
         log "Creating virtual environment $VENV"
@@ -66,6 +79,15 @@ install_project() {
     export PATH="$VENV/bin:$PATH"
     export VIRTUAL_ENV="$VENV"
 
+    local stamp_file="$VENV/.jupyter-workbench-$1.stamp" stamp
+    stamp="$(install_stamp "$1")"
+    if [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ] &&
+        [ -f "$ROOT/jupyter_workbench/labextension/package.json" ]; then
+        log "jupyter-workbench[$1] is installed and up to date"
+        return 0
+    fi
+
     log "Installing jupyter-workbench[$1] (builds the labextension)"
     python -m pip install -q --disable-pip-version-check -e "$ROOT[$1]"
+    printf '%s\n' "$stamp" >"$stamp_file"
 }
