@@ -302,6 +302,7 @@ class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
     filter.className = 'jp-mod-styled';
     filter.placeholder = trans.__('Filter by name, host or tag');
     filter.addEventListener('input', () => this._filter(filter.value));
+    filter.addEventListener('keydown', event => this._move(event));
     this.node.appendChild(filter);
 
     const list = Private.node('div', 'jp-workbench-picker-list', []);
@@ -379,6 +380,28 @@ class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
     }
     if (first) {
       first.checked = true;
+    }
+  }
+
+  /**
+   * Move the selection with the arrow keys while typing in the filter.
+   */
+  private _move(event: KeyboardEvent): void {
+    const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
+    if (!step) {
+      return;
+    }
+    event.preventDefault();
+    const radios = [
+      ...this.node.querySelectorAll<HTMLInputElement>(
+        '.jp-workbench-picker-row:not([hidden]) input'
+      )
+    ];
+    const current = radios.findIndex(radio => radio.checked);
+    const next = radios[current + step];
+    if (next) {
+      next.checked = true;
+      next.scrollIntoView({ block: 'nearest' });
     }
   }
 
