@@ -17,6 +17,8 @@ from typing import Any
 from sshd import free_port, stop_process
 
 START_TIMEOUT = 90.0
+#: Screenshots and other files worth keeping from a test run (ignored by git).
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @dataclass
@@ -37,6 +39,7 @@ class LabServer:
     command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "jupyterlab"])
     port: int = 0
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +68,7 @@ class LabServer:
             "JUPYTER_CONFIG_DIR": str(self.directory / "config"),
             "JUPYTER_RUNTIME_DIR": str(self.directory / "runtime"),
             "JUPYTER_TOKEN": self.token,
+            **self.env,
         }
         (self.directory / "config").mkdir(exist_ok=True)
         (self.directory / "config" / "jupyter_server_config.json").write_text(

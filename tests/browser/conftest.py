@@ -1,0 +1,84 @@
+"""Real headless Chromium (Debian's) driven by Playwright, against a real ``jupyter lab``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labserver import ARTIFACTS, LabServer
+from playwright.sync_api import Browser, Page, sync_playwright
+from sshd import SSHServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[None]:
+    """Stand in for pytest-jupyter's loop fixture here.
+
+    Playwright's sync API runs an event loop of its own in this thread;
+    pytest-jupyter's fixture would try to close that running loop.
+    """
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> None:
+    """No in-process Jupyter server runs in browser tests: nothing to clean."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run dev/test, which installs chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
+    config: dict[str, Any] = {
+        "WorkbenchApp": {
+            "instances": [{"name": "real", "host": sshd.host, "port": sshd.port}],
+            "ssh_config": None,
+            "data_dir": str(tmp_path / "workbench"),
+        },
+        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+    }
+    # xterm.js draws on a canvas; its screen-reader mode mirrors the rows as
+    # text in the DOM, which is what the tests read.
+    settings = tmp_path / "lab-settings"
+    terminal_settings = settings / "@jupyterlab" / "terminal-extension"
+    terminal_settings.mkdir(parents=True)
+    (terminal_settings / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"screenReaderMode": True})
+    )
+    server = LabServer(
+        tmp_path / "lab", config=config, env={"JUPYTERLAB_SETTINGS_DIR": str(settings)}
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"))
+    context.close()
