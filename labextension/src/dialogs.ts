@@ -1,5 +1,5 @@
 /**
- * The dialogs of the instance terminal: picker, login, challenge, host key.
+ * The dialogs of the instance terminal: login, challenge, host key, errors.
  *
  * Every field carries a stable id or data attribute (`jp-workbench-…`) so
  * that browser tests can drive the dialogs.
@@ -8,39 +8,9 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
+import * as dom from './dom';
 import { WorkbenchError } from './request';
 import { Workbench } from './tokens';
-
-/**
- * What the user picked: a new terminal on an instance, or an open one.
- */
-export type Pick =
-  { instance: Workbench.IInstance } | { terminal: Workbench.ITerminal };
-
-/**
- * Ask which instance to open a terminal on.
- *
- * @param instances - the SSH instances to offer.
- * @param terminals - running terminals that can be attached to.
- * @returns the pick, or `null` when cancelled.
- */
-export async function pickInstance(
-  instances: Workbench.IInstance[],
-  terminals: Workbench.ITerminal[],
-  trans: TranslationBundle
-): Promise<Pick | null> {
-  const body = new PickerBody(instances, terminals, trans);
-  const result = await showDialog({
-    title: trans.__('Instance Terminal'),
-    body,
-    buttons: [
-      Dialog.cancelButton({ label: trans.__('Cancel') }),
-      Dialog.okButton({ label: trans.__('Open') })
-    ],
-    focusNodeSelector: '#jp-workbench-picker-filter'
-  });
-  return result.button.accept ? result.value : null;
-}
 
 /**
  * What the login dialog proposes: the answers of the last attempt, without
@@ -134,8 +104,8 @@ export async function confirmHostKey(
   trans: TranslationBundle
 ): Promise<boolean> {
   const address = Private.address(instance, key);
-  const body = Private.node('div', 'jp-workbench-hostkey', [
-    Private.node('p', '', [
+  const body = dom.node('div', 'jp-workbench-hostkey', [
+    dom.node('p', '', [
       trans.__(
         'This is the first connection to %1. Before you trust it, check ' +
           'with its administrator that its host key has this fingerprint ' +
@@ -143,7 +113,7 @@ export async function confirmHostKey(
         address
       )
     ]),
-    Private.fields([
+    dom.fields([
       [trans.__('Key type'), key.key_type ?? '', 'jp-workbench-hostkey-type'],
       [
         trans.__('Fingerprint'),
@@ -175,8 +145,8 @@ export async function showHostKeyChanged(
   trans: TranslationBundle
 ): Promise<void> {
   const known = key.known_fingerprints ?? [];
-  const body = Private.node('div', 'jp-workbench-hostkey', [
-    Private.node('p', 'jp-workbench-warning', [
+  const body = dom.node('div', 'jp-workbench-hostkey', [
+    dom.node('p', 'jp-workbench-warning', [
       trans.__(
         'The host key of %1 is not the one trusted before, so the ' +
           'connection was refused. Someone may be intercepting it, or the ' +
@@ -186,7 +156,7 @@ export async function showHostKeyChanged(
         Private.address(instance, key)
       )
     ]),
-    Private.fields([
+    dom.fields([
       [
         trans._n('Trusted fingerprint', 'Trusted fingerprints', known.length),
         known.join('\n'),
@@ -222,7 +192,7 @@ export async function showWorkbenchError(
 ): Promise<void> {
   const message =
     reason instanceof Error ? reason.message : String(reason ?? '');
-  const body = Private.node('div', 'jp-workbench-error', [message]);
+  const body = dom.node('div', 'jp-workbench-error', [message]);
   body.id = 'jp-workbench-error';
   body.dataset.error =
     reason instanceof WorkbenchError ? reason.error : 'unexpected';
@@ -256,17 +226,17 @@ export async function showDiagnosis(
   diagnosis: Workbench.IDiagnosis,
   trans: TranslationBundle
 ): Promise<void> {
-  const list = Private.node('ol', 'jp-workbench-diagnosis', []);
+  const list = dom.node('ol', 'jp-workbench-diagnosis', []);
   list.id = 'jp-workbench-diagnosis';
   for (const step of diagnosis.steps) {
     const outcome =
       step.ok === null ? 'skipped' : step.ok ? 'passed' : 'failed';
-    const item = Private.node('li', `jp-workbench-step jp-mod-${outcome}`, [
-      Private.node('span', 'jp-workbench-step-name', [step.step]),
-      Private.node('span', 'jp-workbench-step-detail', [step.detail])
+    const item = dom.node('li', `jp-workbench-step jp-mod-${outcome}`, [
+      dom.node('span', 'jp-workbench-step-name', [step.step]),
+      dom.node('span', 'jp-workbench-step-detail', [step.detail])
     ]);
     if (step.hint) {
-      item.append(Private.node('span', 'jp-workbench-hint', [step.hint]));
+      item.append(dom.node('span', 'jp-workbench-hint', [step.hint]));
     }
     item.dataset.step = step.step;
     item.dataset.outcome = outcome;
@@ -280,133 +250,6 @@ export async function showDiagnosis(
     body: new Widget({ node: list }),
     buttons: [Dialog.okButton({ label: trans.__('Close') })]
   });
-}
-
-/**
- * The body of the instance picker: a filter and a list of radio rows.
- */
-class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
-  constructor(
-    instances: Workbench.IInstance[],
-    terminals: Workbench.ITerminal[],
-    trans: TranslationBundle
-  ) {
-    super();
-    this.addClass('jp-workbench-picker');
-    this._instances = instances;
-    this._terminals = terminals;
-
-    const filter = document.createElement('input');
-    filter.id = 'jp-workbench-picker-filter';
-    filter.type = 'search';
-    filter.className = 'jp-mod-styled';
-    filter.placeholder = trans.__('Filter by name, host or tag');
-    filter.addEventListener('input', () => this._filter(filter.value));
-    filter.addEventListener('keydown', event => this._move(event));
-    this.node.appendChild(filter);
-
-    const list = Private.node('div', 'jp-workbench-picker-list', []);
-    list.setAttribute('role', 'radiogroup');
-    instances.forEach((instance, index) => {
-      const row = Private.radioRow(`instance:${index}`, [
-        Private.node('span', 'jp-workbench-picker-name', [instance.name]),
-        Private.node('span', 'jp-workbench-picker-detail', [
-          Private.describe(instance, trans)
-        ])
-      ]);
-      row.dataset.instance = instance.name;
-      row.dataset.search = Private.searchText(instance);
-      list.appendChild(row);
-    });
-    if (terminals.length > 0) {
-      list.appendChild(
-        Private.node('div', 'jp-workbench-picker-heading', [
-          trans.__('Running terminals')
-        ])
-      );
-    }
-    terminals.forEach((terminal, index) => {
-      const row = Private.radioRow(`terminal:${index}`, [
-        Private.node('span', 'jp-workbench-picker-name', [
-          trans.__('%1 terminal', terminal.instance)
-        ]),
-        Private.node('span', 'jp-workbench-picker-detail', [
-          trans.__(
-            '%1, started %2',
-            terminal.login_user,
-            new Date(terminal.created).toLocaleString()
-          )
-        ])
-      ]);
-      row.dataset.terminal = terminal.id;
-      row.dataset.search = terminal.instance.toLowerCase();
-      list.appendChild(row);
-    });
-    this.node.appendChild(list);
-
-    const first = list.querySelector('input');
-    if (first) {
-      first.checked = true;
-    }
-  }
-
-  getValue(): Pick | null {
-    const checked = this.node.querySelector<HTMLInputElement>(
-      'input[type=radio]:checked'
-    );
-    const [kind, index] = (checked?.value ?? '').split(':');
-    if (kind === 'instance') {
-      return { instance: this._instances[Number(index)] };
-    }
-    if (kind === 'terminal') {
-      return { terminal: this._terminals[Number(index)] };
-    }
-    return null;
-  }
-
-  /**
-   * Hide the rows that do not match, and select the first visible one.
-   */
-  private _filter(text: string): void {
-    const words = text.toLowerCase().split(/\s+/).filter(Boolean);
-    let first: HTMLInputElement | null = null;
-    for (const row of this.node.querySelectorAll<HTMLElement>(
-      '.jp-workbench-picker-row'
-    )) {
-      const search = row.dataset.search ?? '';
-      const visible = words.every(word => search.includes(word));
-      row.hidden = !visible;
-      first = first ?? (visible ? row.querySelector('input') : null);
-    }
-    if (first) {
-      first.checked = true;
-    }
-  }
-
-  /**
-   * Move the selection with the arrow keys while typing in the filter.
-   */
-  private _move(event: KeyboardEvent): void {
-    const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
-    if (!step) {
-      return;
-    }
-    event.preventDefault();
-    const radios = [
-      ...this.node.querySelectorAll<HTMLInputElement>(
-        '.jp-workbench-picker-row:not([hidden]) input'
-      )
-    ];
-    const current = radios.findIndex(radio => radio.checked);
-    const next = radios[current + step];
-    if (next) {
-      next.checked = true;
-      next.scrollIntoView({ block: 'nearest' });
-    }
-  }
-
-  private _instances: Workbench.IInstance[];
-  private _terminals: Workbench.ITerminal[];
 }
 
 /**
@@ -425,12 +268,12 @@ class LoginBody
     this.addClass('jp-workbench-login');
 
     if (options.error) {
-      const message = Private.node('p', 'jp-workbench-error', [options.error]);
+      const message = dom.node('p', 'jp-workbench-error', [options.error]);
       message.id = 'jp-workbench-login-error';
       this.node.appendChild(message);
     }
 
-    this._username = Private.input('jp-workbench-login-username', 'text');
+    this._username = dom.input('jp-workbench-login-username', 'text');
     this._username.value = options.username;
     this._username.autocomplete = 'username';
     this._method = document.createElement('select');
@@ -451,7 +294,7 @@ class LoginBody
       this.node.dataset.method = this._method.value;
     });
 
-    this._password = Private.input('jp-workbench-login-password', 'password');
+    this._password = dom.input('jp-workbench-login-password', 'password');
     this._password.autocomplete = 'current-password';
     this._key = document.createElement('textarea');
     this._key.id = 'jp-workbench-login-private-key';
@@ -459,27 +302,24 @@ class LoginBody
     this._key.rows = 5;
     this._key.spellcheck = false;
     this._key.placeholder = '-----BEGIN OPENSSH PRIVATE KEY-----';
-    const keyFile = Private.input('jp-workbench-login-key-file', 'file');
+    const keyFile = dom.input('jp-workbench-login-key-file', 'file');
     keyFile.addEventListener('change', async () => {
       const file = keyFile.files?.[0];
       this._key.value = file ? await file.text() : this._key.value;
     });
-    this._keyPath = Private.input('jp-workbench-login-key-path', 'text');
+    this._keyPath = dom.input('jp-workbench-login-key-path', 'text');
     this._keyPath.placeholder = '~/.ssh/id_ed25519';
     this._keyPath.value = options.keyPath ?? '';
-    this._passphrase = Private.input(
-      'jp-workbench-login-passphrase',
-      'password'
-    );
+    this._passphrase = dom.input('jp-workbench-login-passphrase', 'password');
     this._passphrase.autocomplete = 'off';
-    const hint = Private.node('p', 'jp-workbench-hint', [
+    const hint = dom.node('p', 'jp-workbench-hint', [
       trans.__(
         'The server offers the keys of the ssh-agent it runs with ' +
           '(SSH_AUTH_SOCK).'
       )
     ]);
     hint.dataset.methods = 'agent';
-    const prompts = Private.node('p', 'jp-workbench-hint', [
+    const prompts = dom.node('p', 'jp-workbench-hint', [
       trans.__(
         'The instance asks its own questions (a one-time code, for ' +
           'example) in the next dialog.'
@@ -488,17 +328,13 @@ class LoginBody
     prompts.dataset.methods = 'interactive';
 
     this.node.append(
-      Private.labelled(trans.__('User name'), this._username),
-      Private.labelled(trans.__('Authenticate with'), this._method),
-      Private.labelled(trans.__('Password'), this._password, 'password'),
-      Private.labelled(trans.__('Private key'), this._key, 'private_key'),
-      Private.labelled(
-        trans.__('…or load it from a file'),
-        keyFile,
-        'private_key'
-      ),
-      Private.labelled(trans.__('Key file path'), this._keyPath, 'key_path'),
-      Private.labelled(
+      dom.labelled(trans.__('User name'), this._username),
+      dom.labelled(trans.__('Authenticate with'), this._method),
+      dom.labelled(trans.__('Password'), this._password, 'password'),
+      dom.labelled(trans.__('Private key'), this._key, 'private_key'),
+      dom.labelled(trans.__('…or load it from a file'), keyFile, 'private_key'),
+      dom.labelled(trans.__('Key file path'), this._keyPath, 'key_path'),
+      dom.labelled(
         trans.__('Passphrase (for an encrypted key)'),
         this._passphrase,
         'private_key key_path'
@@ -550,22 +386,22 @@ class ChallengeBody extends Widget implements Dialog.IBodyWidget<string[]> {
     super();
     this.addClass('jp-workbench-challenge');
     if (challenge.instructions) {
-      const text = Private.node('p', '', [challenge.instructions]);
+      const text = dom.node('p', '', [challenge.instructions]);
       text.id = 'jp-workbench-challenge-instructions';
       this.node.appendChild(text);
     }
     if (challenge.prompts.length === 0) {
       this.node.appendChild(
-        Private.node('p', '', [trans.__('The instance asks to continue.')])
+        dom.node('p', '', [trans.__('The instance asks to continue.')])
       );
     }
     this._inputs = challenge.prompts.map((prompt, index) => {
-      const input = Private.input(
+      const input = dom.input(
         `jp-workbench-challenge-response-${index}`,
         prompt.echo ? 'text' : 'password'
       );
       input.autocomplete = 'off';
-      this.node.appendChild(Private.labelled(prompt.prompt, input));
+      this.node.appendChild(dom.labelled(prompt.prompt, input));
       return input;
     });
   }
@@ -590,73 +426,6 @@ namespace Private {
   };
 
   /**
-   * Create an element with a class and children.
-   */
-  export function node(
-    tag: string,
-    className: string,
-    children: (Node | string)[]
-  ): HTMLElement {
-    const element = document.createElement(tag);
-    element.className = className;
-    element.append(...children);
-    return element;
-  }
-
-  /**
-   * Create a styled input.
-   */
-  export function input(id: string, type: string): HTMLInputElement {
-    const element = document.createElement('input');
-    element.id = id;
-    element.type = type;
-    element.className = 'jp-mod-styled';
-    return element;
-  }
-
-  /**
-   * Wrap a field in a label; `methods` shows it for those login methods.
-   */
-  export function labelled(
-    text: string,
-    field: HTMLElement,
-    methods = ''
-  ): HTMLElement {
-    const label = node('label', 'jp-workbench-field', [
-      node('span', 'jp-workbench-label', [text]),
-      field
-    ]);
-    if (methods) {
-      label.dataset.methods = methods;
-    }
-    return label;
-  }
-
-  /**
-   * A radio row of the picker.
-   */
-  export function radioRow(value: string, children: Node[]): HTMLElement {
-    const radio = document.createElement('input');
-    radio.type = 'radio';
-    radio.name = 'jp-workbench-pick';
-    radio.value = value;
-    return node('label', 'jp-workbench-picker-row', [radio, ...children]);
-  }
-
-  /**
-   * A definition list of read-only values, each with an id.
-   */
-  export function fields(rows: [string, string, string][]): HTMLElement {
-    const list = node('dl', 'jp-workbench-fields', []);
-    for (const [term, value, id] of rows) {
-      const code = node('code', '', [value]);
-      code.id = id;
-      list.append(node('dt', '', [term]), node('dd', '', [code]));
-    }
-    return list;
-  }
-
-  /**
    * `host:port` of the key's host, or the instance's.
    */
   export function address(
@@ -664,37 +433,5 @@ namespace Private {
     key: Workbench.IHostKeyDetails
   ): string {
     return `${key.host ?? instance.host}:${key.port ?? instance.port}`;
-  }
-
-  /**
-   * One line about an instance: login, address and state.
-   */
-  export function describe(
-    instance: Workbench.IInstance,
-    trans: TranslationBundle
-  ): string {
-    const user = instance.login_user ?? instance.user;
-    const target = `${user ? user + '@' : ''}${instance.host}:${instance.port}`;
-    const parts = [target];
-    if (instance.demo) {
-      parts.push(trans.__('demo'));
-    }
-    if (instance.logged_in) {
-      parts.push(trans.__('logged in'));
-    }
-    return parts.join(' · ');
-  }
-
-  /**
-   * The lower-case text that the picker filter matches.
-   */
-  export function searchText(instance: Workbench.IInstance): string {
-    const tags = Object.entries(instance.tags ?? {}).map(
-      ([key, value]) => `${key}=${value}`
-    );
-    return [instance.name, instance.id, instance.host, instance.region, ...tags]
-      .filter(Boolean)
-      .join(' ')
-      .toLowerCase();
   }
 }

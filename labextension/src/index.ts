@@ -21,7 +21,8 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { WorkbenchTerminalConnection } from './connection';
-import { Pick, pickInstance, showWorkbenchError } from './dialogs';
+import { showWorkbenchError } from './dialogs';
+import { Pick, pickInstance } from './picker';
 import { logIn } from './login';
 import { requestAPI, WorkbenchError } from './request';
 import { OPEN_TERMINAL_COMMAND, Workbench } from './tokens';
