@@ -190,9 +190,9 @@ export async function showWorkbenchError(
   trans: TranslationBundle,
   diagnose?: () => Promise<Workbench.IDiagnosis>
 ): Promise<void> {
-  const message =
-    reason instanceof Error ? reason.message : String(reason ?? '');
-  const body = dom.node('div', 'jp-workbench-error', [message]);
+  const body = dom.node('div', 'jp-workbench-error', [
+    Private.describeError(reason, trans)
+  ]);
   body.id = 'jp-workbench-error';
   body.dataset.error =
     reason instanceof WorkbenchError ? reason.error : 'unexpected';
@@ -424,6 +424,26 @@ namespace Private {
     agent: 'method',
     interactive: 'method'
   };
+
+  /**
+   * The sentence to show for a failure.
+   *
+   * API errors carry the server's sentence; a failure to reach the server
+   * at all gets one of ours.
+   */
+  export function describeError(
+    reason: unknown,
+    trans: TranslationBundle
+  ): string {
+    if (reason instanceof WorkbenchError && reason.error === 'network') {
+      return trans.__(
+        'Cannot reach the Jupyter server (%1): check that it is running ' +
+          'and reload the page.',
+        reason.message
+      );
+    }
+    return reason instanceof Error ? reason.message : String(reason ?? '');
+  }
 
   /**
    * `host:port` of the key's host, or the instance's.
