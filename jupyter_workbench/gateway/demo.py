@@ -134,8 +134,9 @@ class DemoInstance:
         Raises
         ------
         ValueError
-            If `host` is not a literal loopback address: the demo password is
-            shown to the user and must never be reachable from the network.
+            If `host` is not a literal loopback address: the demo's shells run
+            as the server's own user and must never be reachable from the
+            network.
         OSError
             If the port cannot be bound.
         """
@@ -499,22 +500,55 @@ async def _fd_ready(fd: int, *, writable: bool) -> None:
 
 
 async def _hang_up(proc: asyncio.subprocess.Process, master: int) -> None:
-    """End the session's processes: SIGHUP as a closed terminal would, then kill."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGHUP)
+    """End a session as a dropped terminal would: SIGHUP, then SIGKILL.
+
+    After a normal exit only the terminal is closed, so background jobs the
+    user left behind live on as they would under OpenSSH.
+    """
+    running = proc.returncode is None
+    if running:
+        # bash passes SIGHUP on to its jobs, but under load some survived
+        # in testing: signal every process of the session (its ID is the
+        # shell's PID, since the shell is the session leader) directly.
+        members = await asyncio.to_thread(_session_members, proc.pid)
+        _signal_all({proc.pid, *members}, signal.SIGHUP)
     if master >= 0:
-        # Closing the master hangs up the terminal's foreground job too,
-        # which job control may have put in a process group of its own.
+        # Closing the master also hangs up the terminal's foreground job.
         os.close(master)
-    if proc.returncode is not None:
+    if not running:
         return
     try:
         await asyncio.wait_for(proc.wait(), HANGUP_GRACE)
     except asyncio.TimeoutError:
         log.warning("Demo session pid %s ignored SIGHUP; killing it", proc.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _signal_all({proc.pid}, signal.SIGKILL)
         await proc.wait()
+
+
+def _session_members(sid: int) -> list[int]:
+    """Return the PIDs in session `sid`, from Linux's /proc (none elsewhere)."""
+    members = []
+    with contextlib.suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                    stat = stat_file.read()
+            except OSError:
+                continue  # exited meanwhile
+            # Fields follow the command name, which may hold ")" itself:
+            # state, ppid, pgrp, session, ...
+            fields = stat.rpartition(b")")[2].split()
+            if len(fields) > 3 and int(fields[3]) == sid:
+                members.append(int(entry.name))
+    return members
+
+
+def _signal_all(pids: set[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
 
 
 def _no_op() -> None:
