@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("lab_args", nargs=argparse.REMAINDER)
     hosts = commands.add_parser("hosts", help="list the instances of an inventory")
     hosts.add_argument("--inventory", help="an inventory file (TOML or JSON)")
-    diagnose = commands.add_parser("diagnose", help="check that an instance can be reached")
+    diagnose = commands.add_parser(
+        "diagnose", help="check that an instance can be reached"
+    )
     diagnose.add_argument("name")
     diagnose.add_argument("--inventory", help="an inventory file (TOML or JSON)")
 
@@ -38,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(lab_args: list[str]) -> int:
-    command = [sys.executable, "-m", "jupyterlab", "--WorkbenchApp.demo=True", *lab_args]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--WorkbenchApp.demo=True",
+        *lab_args,
+    ]
     os.execv(sys.executable, command)
     return 1  # not reached: execv replaces this process
 
@@ -50,7 +58,9 @@ def _local(args: argparse.Namespace) -> int:
         with Workbench(inventory=args.inventory, local=True) as wb:
             if args.command == "hosts":
                 for instance in wb.instances():
-                    print(f"{instance.name:<24} {instance.host}:{instance.port}  ({instance.source})")
+                    print(
+                        f"{instance.name:<24} {instance.host}:{instance.port}  ({instance.source})"
+                    )
             else:
                 diagnosis = wb.diagnose(args.name)
                 print(diagnosis)

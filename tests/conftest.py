@@ -21,8 +21,8 @@ from sshd import (
     require_root_tools,
 )
 
-
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 
 @pytest.fixture(scope="session")
 def _root_tools() -> None:

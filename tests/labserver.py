@@ -36,7 +36,9 @@ class LabServer:
     directory: Path
     config: dict[str, Any] = field(default_factory=dict)
     base_url: str = "/lab-test/"
-    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "jupyterlab"])
+    command: list[str] = field(
+        default_factory=lambda: [sys.executable, "-m", "jupyterlab"]
+    )
     port: int = 0
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     env: dict[str, str] = field(default_factory=dict)
@@ -86,7 +88,11 @@ class LabServer:
         ]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
@@ -99,7 +105,9 @@ class LabServer:
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"jupyter did not start:\n{self.log_path.read_text(errors='replace')}")
+        raise RuntimeError(
+            f"jupyter did not start:\n{self.log_path.read_text(errors='replace')}"
+        )
 
     def get(self, path: str) -> Any:
         request = urllib.request.Request(
@@ -115,7 +123,10 @@ class LabServer:
             self.url + path,
             data=data if method != "GET" else None,
             method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            headers={
+                "Authorization": f"token {self.token}",
+                "Content-Type": "application/json",
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -126,7 +137,9 @@ class LabServer:
             return exc.code, json.loads(text) if text else None
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        )
 
     def stop(self) -> None:
         """Stop the server by its PID (SIGTERM, then SIGKILL)."""

@@ -41,11 +41,16 @@ class Screen:
 
     async def wait_for(self, needle: str, timeout: float = 10.0) -> str:
         """Wait until *needle* appears in the output; return the output."""
-        return await wait_until(lambda: needle in self.text, self._changed, timeout, self)
+        return await wait_until(
+            lambda: needle in self.text, self._changed, timeout, self
+        )
 
     async def wait_for_message(self, kind: str, timeout: float = 10.0) -> list[Any]:
         await wait_until(
-            lambda: any(m[0] == kind for m in self.messages), self._changed, timeout, self
+            lambda: any(m[0] == kind for m in self.messages),
+            self._changed,
+            timeout,
+            self,
         )
         return next(m for m in self.messages if m[0] == kind)
 
@@ -61,7 +66,9 @@ async def wait_until(
     try:
         await asyncio.wait_for(loop(), timeout)
     except TimeoutError:
-        raise AssertionError(f"Not seen in time; the screen shows:\n{screen.text!r}") from None
+        raise AssertionError(
+            f"Not seen in time; the screen shows:\n{screen.text!r}"
+        ) from None
     return screen.text
 
 

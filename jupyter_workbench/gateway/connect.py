@@ -112,7 +112,9 @@ class WorkbenchClient(asyncssh.SSHClient):
     ) -> list[str] | None:
         if not prompts:
             return []
-        challenge = LoginChallenge(name, instructions, [(p, bool(e)) for p, e in prompts])
+        challenge = LoginChallenge(
+            name, instructions, [(p, bool(e)) for p, e in prompts]
+        )
         return await self._attempt.ask(challenge)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -147,7 +149,13 @@ class Connector:
             A subclass that names the failure: see `errors`.
         """
         address, rule = await resolve_checked(instance.host, instance.port, self.rules)
-        log.debug("Connecting to %s at %s:%s (%s)", instance.name, address, instance.port, rule)
+        log.debug(
+            "Connecting to %s at %s:%s (%s)",
+            instance.name,
+            address,
+            instance.port,
+            rule,
+        )
 
         agent, agent_keys = (
             await open_agent() if attempt.credentials.agent else (None, [])
@@ -217,11 +225,15 @@ class Connector:
                     f"{address}:{instance.port} accepted the connection from {source} but "
                     f"did not complete the SSH handshake within {self.handshake_timeout:g} s: "
                     "the host may be overloaded or hung, or the port may not be sshd",
-                    reason="timeout", address=str(address), port=instance.port,
+                    reason="timeout",
+                    address=str(address),
+                    port=instance.port,
                     source=source,
                 )
 
-    async def _tcp_connect(self, instance: Instance, address: IPAddress) -> socket.socket:
+    async def _tcp_connect(
+        self, instance: Instance, address: IPAddress
+    ) -> socket.socket:
         # The TCP connect is timed on its own, because asyncssh's
         # connect_timeout would also cover the user typing a one-time code.
         loop = asyncio.get_running_loop()
@@ -230,7 +242,8 @@ class Connector:
         sock.setblocking(False)
         try:
             await asyncio.wait_for(
-                loop.sock_connect(sock, (str(address), instance.port)), self.connect_timeout
+                loop.sock_connect(sock, (str(address), instance.port)),
+                self.connect_timeout,
             )
         except BaseException as exc:
             sock.close()
@@ -253,7 +266,9 @@ class Connector:
         if isinstance(exc, asyncssh.HostKeyNotVerifiable) and attempt and known_hosts:
             if attempt.presented_key is not None:
                 try:
-                    known_hosts.check(instance.host, instance.port, attempt.presented_key)
+                    known_hosts.check(
+                        instance.host, instance.port, attempt.presented_key
+                    )
                 except WorkbenchError as refusal:
                     return refusal
         if isinstance(exc, asyncssh.PermissionDenied):
@@ -262,7 +277,9 @@ class Connector:
             return Unreachable(
                 f"Connection refused by {where}: nothing listens on port {instance.port}. "
                 "Check that sshd runs on the instance and that the port is right",
-                reason="refused", address=str(address), port=instance.port,
+                reason="refused",
+                address=str(address),
+                port=instance.port,
             )
         if isinstance(exc, TimeoutError):
             source = source_address(address, instance.port)
@@ -270,32 +287,47 @@ class Connector:
                 f"Connection timed out to {where} from {source}: allow TCP "
                 f"{instance.port} from {source} in the instance's security group or "
                 "firewall, and check that the instance is running",
-                reason="timeout", address=str(address), port=instance.port, source=source,
+                reason="timeout",
+                address=str(address),
+                port=instance.port,
+                source=source,
             )
-        if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        if isinstance(exc, OSError) and exc.errno in (
+            errno.ENETUNREACH,
+            errno.EHOSTUNREACH,
+        ):
             return Unreachable(
                 f"No route from the gateway to {where} ({exc.strerror}): check the "
                 "gateway's network and the instance's address",
-                reason="no_route", address=str(address), port=instance.port,
+                reason="no_route",
+                address=str(address),
+                port=instance.port,
             )
         if isinstance(exc, (asyncssh.ConnectionLost, ConnectionResetError, EOFError)):
             return Unreachable(
                 f"{where} closed the connection before login finished: check that it is "
                 "an SSH server and that it accepts connections from the gateway",
-                reason="reset", address=str(address), port=instance.port,
+                reason="reset",
+                address=str(address),
+                port=instance.port,
             )
         if isinstance(exc, asyncssh.Error):
             return SSHError(
                 f"SSH to {instance.name} ({where}) failed: {exc.reason}",
-                address=str(address), port=instance.port,
+                address=str(address),
+                port=instance.port,
             )
         if isinstance(exc, OSError):
             return Unreachable(
                 f"Could not connect to {where}: {exc.strerror or exc}",
-                reason="os", address=str(address), port=instance.port,
+                reason="os",
+                address=str(address),
+                port=instance.port,
             )
         log.error("Unexpected failure connecting to %s", instance.name, exc_info=exc)
-        return SSHError(f"SSH to {instance.name} ({where}) failed unexpectedly: {exc!r}")
+        return SSHError(
+            f"SSH to {instance.name} ({where}) failed unexpectedly: {exc!r}"
+        )
 
 
 def _auth_failed(instance: Instance, attempt: Attempt | None) -> AuthenticationFailed:
@@ -311,5 +343,7 @@ def _auth_failed(instance: Instance, attempt: Attempt | None) -> AuthenticationF
     }[method]
     return AuthenticationFailed(
         f"Authentication failed for {user}@{instance.name} using {method}: {advice}",
-        method=method, username=user, instance=instance.name,
+        method=method,
+        username=user,
+        instance=instance.name,
     )

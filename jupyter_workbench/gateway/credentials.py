@@ -91,7 +91,9 @@ class Credentials:
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
             hint = (
                 "check the passphrase"
-                if self.passphrase or "encrypt" in str(exc).lower() or "passphrase" in str(exc).lower()
+                if self.passphrase
+                or "encrypt" in str(exc).lower()
+                or "passphrase" in str(exc).lower()
                 else "paste the whole key, including its BEGIN and END lines"
             )
             raise AuthenticationFailed(

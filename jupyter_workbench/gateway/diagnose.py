@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,7 +38,11 @@ class Diagnosis:
         return all(step.ok for step in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"instance": self.instance, "ok": self.ok, "steps": [asdict(s) for s in self.steps]}
+        return {
+            "instance": self.instance,
+            "ok": self.ok,
+            "steps": [asdict(s) for s in self.steps],
+        }
 
     def __str__(self) -> str:
         marks = {True: "ok", False: "FAILED", None: "-"}
@@ -63,7 +66,7 @@ async def diagnose(
     steps: list[Step] = []
 
     def rest(after: str) -> Diagnosis:
-        for name in STEPS[STEPS.index(after) + 1:]:
+        for name in STEPS[STEPS.index(after) + 1 :]:
             steps.append(Step(name, None, "not tried"))
         return Diagnosis(instance.name, steps)
 
@@ -78,10 +81,14 @@ async def diagnose(
     try:
         rule = [rules.check(a, instance.port) for a in addresses][0]
     except WorkbenchError as exc:
-        steps.append(Step("route", False, exc.message, hint=f"rule: {exc.details.get('rule')}"))
+        steps.append(
+            Step("route", False, exc.message, hint=f"rule: {exc.details.get('rule')}")
+        )
         return rest("route")
     address = addresses[0]
-    steps.append(Step("route", True, f"{address} port {instance.port} allowed by rule '{rule}'"))
+    steps.append(
+        Step("route", True, f"{address} port {instance.port} allowed by rule '{rule}'")
+    )
 
     tcp = await _tcp(address, instance.port, timeout)
     steps.append(tcp)
@@ -95,7 +102,9 @@ async def diagnose(
     if login_user:
         steps.append(Step("auth", True, f"logged in as {login_user}"))
     else:
-        steps.append(Step("auth", False, "not logged in", hint="log in to the instance"))
+        steps.append(
+            Step("auth", False, "not logged in", hint="log in to the instance")
+        )
     return Diagnosis(instance.name, steps)
 
 
@@ -107,12 +116,16 @@ async def _tcp(address: IPAddress, port: int, timeout: float) -> Step:
         )
     except TimeoutError:
         return Step(
-            "tcp", False, f"Connection to {address}:{port} timed out after {timeout:g} s",
+            "tcp",
+            False,
+            f"Connection to {address}:{port} timed out after {timeout:g} s",
             hint=f"allow TCP {port} from {source} in the instance's security group or firewall",
         )
     except ConnectionRefusedError:
         return Step(
-            "tcp", False, f"Connection refused by {address}:{port}",
+            "tcp",
+            False,
+            f"Connection refused by {address}:{port}",
             hint="check that sshd runs on the instance and listens on this port",
         )
     except OSError as exc:
@@ -128,14 +141,18 @@ async def _ssh(
     try:
         key = await asyncio.wait_for(
             asyncssh.get_server_host_key(
-                str(address), instance.port, config=None,
+                str(address),
+                instance.port,
+                config=None,
                 server_host_key_algs=_algorithms(trusted_keys),
             ),
             timeout,
         )
-    except (OSError, asyncssh.Error, TimeoutError, socket.error) as exc:
+    except (OSError, asyncssh.Error, TimeoutError) as exc:
         return Step(
-            "ssh", False, f"No SSH server answered on {address}:{instance.port} ({exc!r})",
+            "ssh",
+            False,
+            f"No SSH server answered on {address}:{instance.port} ({exc!r})",
             hint="check that the port belongs to sshd",
         )
     if key is None:
@@ -143,11 +160,14 @@ async def _ssh(
     presented = fingerprint(key)
     trusted = [fingerprint(k) for k in trusted_keys]
     if not trusted:
-        return Step("ssh", True, f"host key {presented} (not yet trusted: confirm it at login)")
+        return Step(
+            "ssh", True, f"host key {presented} (not yet trusted: confirm it at login)"
+        )
     if presented in trusted:
         return Step("ssh", True, f"host key {presented} (trusted)")
     return Step(
-        "ssh", False,
+        "ssh",
+        False,
         f"host key changed: trusted {', '.join(trusted)}, presented {presented}",
         hint="if the instance was rebuilt, remove the old key; otherwise do not connect",
     )
@@ -159,5 +179,7 @@ def _algorithms(keys: list[asyncssh.SSHKey]) -> list[str] | str:
     algorithms: list[str] = []
     for key in keys:
         name = key.get_algorithm()
-        algorithms += ["rsa-sha2-512", "rsa-sha2-256", name] if name == "ssh-rsa" else [name]
+        algorithms += (
+            ["rsa-sha2-512", "rsa-sha2-256", name] if name == "ssh-rsa" else [name]
+        )
     return algorithms or "default"

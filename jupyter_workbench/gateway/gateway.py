@@ -129,8 +129,11 @@ class Gateway:
             return await self.pool.login(principal, instance, credentials)
         except WorkbenchError as exc:
             log.warning(
-                "Login of %s to %s as %s failed: %s", principal, name,
-                credentials.username, exc.code,
+                "Login of %s to %s as %s failed: %s",
+                principal,
+                name,
+                credentials.username,
+                exc.code,
             )
             raise
 
@@ -140,7 +143,9 @@ class Gateway:
         """Answer keyboard-interactive prompts of a login in progress."""
         return await self.pool.respond(principal, challenge_id, responses)
 
-    def accept_host_key(self, principal: str, name: str, presented_fingerprint: str) -> str:
+    def accept_host_key(
+        self, principal: str, name: str, presented_fingerprint: str
+    ) -> str:
         """Trust the key the instance (or its jump host) presented at the last login.
 
         Raises
@@ -150,7 +155,9 @@ class Gateway:
             the user confirmed (the key changed after it was shown).
         """
         for instance in self._route(name):
-            key = self.pool.host_key_attempts.get((principal, instance.host, instance.port))
+            key = self.pool.host_key_attempts.get(
+                (principal, instance.host, instance.port)
+            )
             if key is None:
                 continue
             if fingerprint(key) != presented_fingerprint.strip():
@@ -167,7 +174,9 @@ class Gateway:
     def pending_host_key(self, principal: str, name: str) -> str | None:
         """Return the fingerprint waiting for confirmation on *name*, if any."""
         for instance in self._route(name):
-            key = self.pool.host_key_attempts.get((principal, instance.host, instance.port))
+            key = self.pool.host_key_attempts.get(
+                (principal, instance.host, instance.port)
+            )
             if key is not None:
                 return fingerprint(key)
         return None
@@ -184,7 +193,9 @@ class Gateway:
         instance = self.inventory.get(name)
         login = self.pool.login_for(principal, name)
         return await diagnose(
-            instance, self.rules, self.known_hosts(principal),
+            instance,
+            self.rules,
+            self.known_hosts(principal),
             login_user=login.credentials.username if login else None,
             timeout=self.config.connect_timeout,
         )
@@ -205,12 +216,17 @@ class Gateway:
         login = self.pool.login_for(principal, instance.name)
         if login is None:
             raise NotLoggedIn(
-                f"Log in to {instance.name} before opening a terminal", instance=instance.name
+                f"Log in to {instance.name} before opening a terminal",
+                instance=instance.name,
             )
         session = TerminalSession(
-            principal, instance.name, login.credentials.username,
-            rows=rows, cols=cols, scrollback=self.config.scrollback,
-            on_end=lambda s: self._terminals.pop(s.id, None),
+            principal,
+            instance.name,
+            login.credentials.username,
+            rows=rows,
+            cols=cols,
+            scrollback=self.config.scrollback,
+            on_end=self._forget_terminal,
         )
         await session.start(self.pool, term=self.config.term, env=dict(self.config.env))
         self._terminals[session.id] = session
@@ -232,7 +248,9 @@ class Gateway:
         """
         session = self._terminals.get(terminal_id)
         if session is None or session.principal != principal:
-            raise TerminalNotFound(f"No terminal {terminal_id}: it has ended or never existed")
+            raise TerminalNotFound(
+                f"No terminal {terminal_id}: it has ended or never existed"
+            )
         return session
 
     async def close(self) -> None:
@@ -243,6 +261,9 @@ class Gateway:
 
     # -- helpers ----------------------------------------------------------
 
+    def _forget_terminal(self, session: TerminalSession) -> None:
+        self._terminals.pop(session.id, None)
+
     def _route(self, name: str) -> list[Instance]:
         instance = self.inventory.get(name)
         route = [instance]
@@ -250,11 +271,15 @@ class Gateway:
             route.append(self.inventory.get(route[-1].jump))
         return route
 
-    def _with_demo_secret(self, instance: Instance, credentials: Credentials | None) -> Credentials:
+    def _with_demo_secret(
+        self, instance: Instance, credentials: Credentials | None
+    ) -> Credentials:
         demo = self._demo.get(instance.name)
         has_secret = credentials is not None and (
-            credentials.password is not None or credentials.private_key
-            or credentials.key_path or credentials.agent
+            credentials.password is not None
+            or credentials.private_key
+            or credentials.key_path
+            or credentials.agent
         )
         if demo is not None and not has_secret:
             return Credentials(demo.username, password=demo.password)

@@ -57,7 +57,9 @@ class KnownHosts:
             try:
                 keys.append(asyncssh.import_public_key(f"{fields[1]} {fields[2]}"))
             except (asyncssh.KeyImportError, ValueError):
-                log.warning("Skipping an unreadable key for %s in %s", pattern, self.path)
+                log.warning(
+                    "Skipping an unreadable key for %s in %s", pattern, self.path
+                )
         return keys
 
     def add(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
@@ -68,7 +70,9 @@ class KnownHosts:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as stream:
             stream.write(line + "\n")
-        log.info("Trusted host key %s for %s", fingerprint(key), host_pattern(host, port))
+        log.info(
+            "Trusted host key %s for %s", fingerprint(key), host_pattern(host, port)
+        )
 
     def check(self, host: str, port: int, presented: asyncssh.SSHKey) -> None:
         """Raise the right error for a key the SSH handshake did not trust.
@@ -111,7 +115,11 @@ class KnownHosts:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        return [
+            line
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
 
 
 def principal_file(root: Path, principal: str) -> Path:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import InstanceNotFound, InventoryError
 
@@ -22,8 +23,16 @@ DEFAULT_PORTS = {"ssh": 22, "rdp": 3389}
 _SSH_OPTION_RE = re.compile(r"(\S+?)\s*(?:=\s*|\s+)(.*)")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _FIELDS = {
-    "id", "name", "host", "port", "user", "protocol",
-    "region", "account", "tags", "jump",
+    "id",
+    "name",
+    "host",
+    "port",
+    "user",
+    "protocol",
+    "region",
+    "account",
+    "tags",
+    "jump",
 }
 
 
@@ -82,7 +91,9 @@ def instance_from_mapping(
 
     unknown = sorted(set(entry) - _FIELDS)
     if unknown:
-        raise bad(unknown[0], f"is not a known field (known: {', '.join(sorted(_FIELDS))})")
+        raise bad(
+            unknown[0], f"is not a known field (known: {', '.join(sorted(_FIELDS))})"
+        )
 
     for required in ("name", "host"):
         value = entry.get(required)
@@ -95,7 +106,9 @@ def instance_from_mapping(
 
     protocol = entry.get("protocol", "ssh")
     if protocol not in PROTOCOLS:
-        raise bad("protocol", f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        raise bad(
+            "protocol", f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}"
+        )
 
     port = entry.get("port", DEFAULT_PORTS[protocol])
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
@@ -139,13 +152,16 @@ def load_file(path: str | Path) -> list[Instance]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{path}: cannot read the inventory: {exc}", file=str(path)) from exc
+        raise InventoryError(
+            f"{path}: cannot read the inventory: {exc}", file=str(path)
+        ) from exc
 
     data = _parse(path, text)
     entries = data.get("instances", [])
     if not isinstance(entries, list):
         raise InventoryError(
-            f"{path}: 'instances' must be a list of tables ([[instances]])", file=str(path)
+            f"{path}: 'instances' must be a list of tables ([[instances]])",
+            file=str(path),
         )
 
     lines = _table_lines(text) if path.suffix != ".json" else []
@@ -154,7 +170,9 @@ def load_file(path: str | Path) -> list[Instance]:
         line = lines[index] if index < len(lines) else None
         where = f"{path}, line {line}" if line else f"{path}, instance {index + 1}"
         if not isinstance(entry, Mapping):
-            raise InventoryError(f"{where}: each instance must be a table", file=str(path))
+            raise InventoryError(
+                f"{where}: each instance must be a table", file=str(path)
+            )
         instances.append(instance_from_mapping(entry, where=where))
     return instances
 
@@ -177,7 +195,10 @@ def load_ssh_config(path: str | Path = "~/.ssh/config") -> list[Instance]:
     instances: list[Instance] = []
     for names, options, line in _ssh_config_blocks(text):
         for name in names:
-            entry: dict[str, Any] = {"name": name, "host": options.get("hostname", name)}
+            entry: dict[str, Any] = {
+                "name": name,
+                "host": options.get("hostname", name),
+            }
             if "port" in options and options["port"].isdigit():
                 entry["port"] = int(options["port"])
             if "user" in options:
@@ -228,7 +249,9 @@ class Inventory:
         )
 
     def __iter__(self) -> Any:
-        return iter(sorted(self._by_name.values(), key=lambda i: (i.source != "demo", i.name)))
+        return iter(
+            sorted(self._by_name.values(), key=lambda i: (i.source != "demo", i.name))
+        )
 
     def __len__(self) -> int:
         return len(self._by_name)
@@ -272,9 +295,11 @@ def _ssh_config_blocks(text: str) -> Iterable[tuple[list[str], dict[str, str], i
         if key in ("host", "match"):
             if names:
                 yield names, options, start
-            names = [] if key == "match" else [
-                n for n in value.split() if not any(c in n for c in "*?!")
-            ]
+            names = (
+                []
+                if key == "match"
+                else [n for n in value.split() if not any(c in n for c in "*?!")]
+            )
             options, start = {}, number
         elif names and key not in options:
             options[key] = value

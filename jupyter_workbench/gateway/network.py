@@ -71,9 +71,14 @@ class Rule:
         )
 
     def __str__(self) -> str:
-        ports = "" if (self.first_port, self.last_port) == (1, 65535) else (
-            f" port {self.first_port}" if self.first_port == self.last_port
-            else f" ports {self.first_port}-{self.last_port}"
+        ports = (
+            ""
+            if (self.first_port, self.last_port) == (1, 65535)
+            else (
+                f" port {self.first_port}"
+                if self.first_port == self.last_port
+                else f" ports {self.first_port}-{self.last_port}"
+            )
         )
         return f"{self.action} {self.network}{ports}"
 
@@ -158,7 +163,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
 
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in answers:
-        address = _unwrap(ipaddress.ip_address(sockaddr[0].split("%")[0]))
+        address = _unwrap(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
         if address not in addresses:
             addresses.append(address)
     addresses.sort(key=lambda a: a.version)

@@ -172,8 +172,11 @@ class ConnectionPool:
         login.connections.append(PooledConnection(conn, client))
         await self._replace(login)
         log.info(
-            "Logged in %s to %s as %s using %s", pending.principal, pending.instance.name,
-            login.credentials.username, login.credentials.method,
+            "Logged in %s to %s as %s using %s",
+            pending.principal,
+            pending.instance.name,
+            login.credentials.username,
+            login.credentials.method,
         )
         self._start_reaper()
         return login
@@ -201,7 +204,9 @@ class ConnectionPool:
             tunnel = await self._tunnel(principal, instance, attempt.credentials)
         known_hosts = self._known_hosts(principal)
         try:
-            return await self._connector.open(instance, attempt, known_hosts, tunnel=tunnel)
+            return await self._connector.open(
+                instance, attempt, known_hosts, tunnel=tunnel
+            )
         except HostKeyError:
             if attempt.presented_key is not None:
                 where = (principal, instance.host, instance.port)
@@ -231,7 +236,9 @@ class ConnectionPool:
             )
         outcome = await self.login(principal, jump, credentials)
         if isinstance(outcome, LoginChallenge):
-            raise NotLoggedIn(f"Log in to the jump host {jump.name} first", instance=jump.name)
+            raise NotLoggedIn(
+                f"Log in to the jump host {jump.name} first", instance=jump.name
+            )
         return outcome.connections[0].conn
 
     # -- using connections ------------------------------------------------
@@ -259,7 +266,8 @@ class ConnectionPool:
         login = self._logins.get((principal, instance_name))
         if login is None:
             raise NotLoggedIn(
-                f"Log in to {instance_name} before opening a session", instance=instance_name
+                f"Log in to {instance_name} before opening a session",
+                instance=instance_name,
             )
 
         for _ in range(3):
@@ -273,12 +281,15 @@ class ConnectionPool:
                 pooled.full = True
                 log.info(
                     "%s refused a session (%s): opening another connection",
-                    instance_name, exc.reason,
+                    instance_name,
+                    exc.reason,
                 )
             except BaseException:
                 lease.release()
                 raise
-        raise SSHError(f"{instance_name} refused to open a session on three connections")
+        raise SSHError(
+            f"{instance_name} refused to open a session on three connections"
+        )
 
     async def _connection(self, login: Login) -> PooledConnection:
         key = (login.principal, login.instance.name)
@@ -299,8 +310,10 @@ class ConnectionPool:
             pooled = PooledConnection(conn, client)
             login.connections.append(pooled)
             log.info(
-                "Opened connection %d to %s for %s", len(login.connections),
-                login.instance.name, login.principal,
+                "Opened connection %d to %s for %s",
+                len(login.connections),
+                login.instance.name,
+                login.principal,
             )
             return pooled
 
@@ -332,7 +345,9 @@ class ConnectionPool:
         for login in self._logins.values():
             keep_one = not login.credentials.replayable
             for pooled in list(login.connections):
-                idle = pooled.channels == 0 and now - pooled.idle_since > self.idle_timeout
+                idle = (
+                    pooled.channels == 0 and now - pooled.idle_since > self.idle_timeout
+                )
                 if not idle or (keep_one and len(login.connections) == 1):
                     continue
                 pooled.conn.close()

@@ -106,7 +106,9 @@ class TerminalSession:
             "alive": self.alive,
         }
 
-    async def start(self, pool: ConnectionPool, *, term: str, env: dict[str, str]) -> None:
+    async def start(
+        self, pool: ConnectionPool, *, term: str, env: dict[str, str]
+    ) -> None:
         """Open the shell channel on a pooled connection and start reading."""
 
         async def open_shell(conn: asyncssh.SSHClientConnection) -> Any:
@@ -123,7 +125,9 @@ class TerminalSession:
         )
         self._lease.pooled.client.on_lost.append(self._connection_lost)
         self._reader = asyncio.create_task(self._read_loop())
-        log.info("Opened terminal %s on %s for %s", self.id, self.instance, self.principal)
+        log.info(
+            "Opened terminal %s on %s for %s", self.id, self.instance, self.principal
+        )
 
     def attach(self, watcher: Watcher) -> list[Message]:
         """Add *watcher*; return the messages it must be sent first."""
@@ -181,7 +185,9 @@ class TerminalSession:
             return f"Connection to {self.instance} lost: {lost}"
         if self._process.exit_signal:
             signal, _core, message, _lang = self._process.exit_signal
-            return f"Remote shell killed by signal {signal}" + (f": {message}" if message else "")
+            return f"Remote shell killed by signal {signal}" + (
+                f": {message}" if message else ""
+            )
         status = self._process.exit_status
         if status is None:
             return f"Connection to {self.instance} closed"

@@ -44,7 +44,9 @@ class Backend(Protocol):
 
     async def instances(self) -> list[dict[str, Any]]: ...
     async def login(self, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
-    async def respond(self, name: str, challenge: str, responses: list[str]) -> dict[str, Any]: ...
+    async def respond(
+        self, name: str, challenge: str, responses: list[str]
+    ) -> dict[str, Any]: ...
     async def accept_host_key(self, name: str, fingerprint: str) -> dict[str, Any]: ...
     async def logout(self, name: str) -> None: ...
     async def diagnose(self, name: str) -> dict[str, Any]: ...
@@ -64,7 +66,9 @@ class RestBackend:
         A Jupyter token, used when there is no kernel key.
     """
 
-    def __init__(self, url: str, *, key: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, key: str | None = None, token: str | None = None
+    ) -> None:
         self.url = url.rstrip("/") + "/workbench/api/v1/"
         self.description = f"server at {url}"
         if key:
@@ -81,7 +85,11 @@ class RestBackend:
         if method in ("POST", "PUT") and payload is None:
             payload = "{}"
         request = HTTPRequest(
-            self.url + path, method=method, headers=headers, body=payload, request_timeout=300
+            self.url + path,
+            method=method,
+            headers=headers,
+            body=payload,
+            request_timeout=300,
         )
         try:
             response = await self._http.fetch(request)
@@ -98,24 +106,34 @@ class RestBackend:
         return list(data["instances"])
 
     async def login(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("POST", f"instances/{quote(name)}/login", body)
+        result: dict[str, Any] = await self._call(
+            "POST", f"instances/{quote(name)}/login", body
+        )
         return result
 
-    async def respond(self, name: str, challenge: str, responses: list[str]) -> dict[str, Any]:
+    async def respond(
+        self, name: str, challenge: str, responses: list[str]
+    ) -> dict[str, Any]:
         path = f"instances/{quote(name)}/login/{challenge}"
-        result: dict[str, Any] = await self._call("POST", path, {"responses": responses})
+        result: dict[str, Any] = await self._call(
+            "POST", path, {"responses": responses}
+        )
         return result
 
     async def accept_host_key(self, name: str, fingerprint: str) -> dict[str, Any]:
         path = f"instances/{quote(name)}/hostkey"
-        result: dict[str, Any] = await self._call("POST", path, {"fingerprint": fingerprint})
+        result: dict[str, Any] = await self._call(
+            "POST", path, {"fingerprint": fingerprint}
+        )
         return result
 
     async def logout(self, name: str) -> None:
         await self._call("DELETE", f"instances/{quote(name)}/login")
 
     async def diagnose(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"instances/{quote(name)}/diagnose")
+        result: dict[str, Any] = await self._call(
+            "GET", f"instances/{quote(name)}/diagnose"
+        )
         return result
 
     async def close(self) -> None:
@@ -147,10 +165,16 @@ class LocalBackend:
 
     async def login(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         credentials = Credentials(**body) if body.get("username") else None
-        return self._outcome(await self.gateway.login(self.principal, name, credentials))
+        return self._outcome(
+            await self.gateway.login(self.principal, name, credentials)
+        )
 
-    async def respond(self, name: str, challenge: str, responses: list[str]) -> dict[str, Any]:
-        return self._outcome(await self.gateway.respond(self.principal, challenge, responses))
+    async def respond(
+        self, name: str, challenge: str, responses: list[str]
+    ) -> dict[str, Any]:
+        return self._outcome(
+            await self.gateway.respond(self.principal, challenge, responses)
+        )
 
     async def accept_host_key(self, name: str, fingerprint: str) -> dict[str, Any]:
         trusted_for = self.gateway.accept_host_key(self.principal, name, fingerprint)
@@ -184,7 +208,9 @@ def _error_from(exc: HTTPClientError) -> errors.WorkbenchError:
                 "The Jupyter server refused the request (403): the kernel's "
                 "JUPYTER_WORKBENCH_KEY does not match the running server"
             )
-        return errors.WorkbenchError(f"The Jupyter server answered {exc.code}: {exc.message}")
+        return errors.WorkbenchError(
+            f"The Jupyter server answered {exc.code}: {exc.message}"
+        )
 
 
 def _default_data_dir() -> str:

@@ -68,10 +68,20 @@ class InstanceList(list[InstanceInfo]):
     def _repr_html_(self) -> str:
         from html import escape
 
-        columns = ("name", "host", "port", "protocol", "source", "logged_in", "login_user")
+        columns = (
+            "name",
+            "host",
+            "port",
+            "protocol",
+            "source",
+            "logged_in",
+            "login_user",
+        )
         head = "".join(f"<th>{c}</th>" for c in columns)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(str(getattr(i, c)))}</td>" for c in columns) + "</tr>"
+            "<tr>"
+            + "".join(f"<td>{escape(str(getattr(i, c)))}</td>" for c in columns)
+            + "</tr>"
             for i in self
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -80,12 +90,12 @@ class InstanceList(list[InstanceInfo]):
 class _Async:
     """The coroutine twins of `Workbench`'s methods (``wb.aio``)."""
 
-    def __init__(self, backend: Backend, run: Callable[[Coroutine[Any, Any, T]], Future[T]]):
+    def __init__(self, backend: Backend, loop: asyncio.AbstractEventLoop) -> None:
         self._backend = backend
-        self._submit = run
+        self._loop = loop
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(self._submit(coro))
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     async def instances(self) -> InstanceList:
         data = await self._on_loop(self._backend.instances())
@@ -166,7 +176,7 @@ class Workbench:
             self.backend: Backend = self._call(_make_rest(url, key, token))
         else:
             self.backend = self._call(_make_local(inventory, gateway_config))
-        self.aio = _Async(self.backend, self._submit)
+        self.aio = _Async(self.backend, self._loop)
 
     def __repr__(self) -> str:
         return f"<Workbench using the {self.backend.description}>"
@@ -217,8 +227,14 @@ class Workbench:
         """
         return self._call(
             self.aio.login(
-                name, username, password=password, key=key, passphrase=passphrase,
-                agent=agent, host_key=host_key, responder=responder,
+                name,
+                username,
+                password=password,
+                key=key,
+                passphrase=passphrase,
+                agent=agent,
+                host_key=host_key,
+                responder=responder,
             )
         )
 

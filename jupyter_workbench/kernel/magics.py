@@ -31,10 +31,10 @@ class WorkbenchMagics(Magics):
     """The ``%workbench`` line magic."""
 
     def __init__(self, shell: Any, workbench: Callable[[], Workbench]) -> None:
-        super().__init__(shell)
+        super().__init__(shell)  # type: ignore[no-untyped-call]
         self._workbench = workbench
 
-    @line_magic
+    @line_magic  # type: ignore[untyped-decorator]
     def workbench(self, line: str) -> Any:
         try:
             words = shlex.split(line)
@@ -44,12 +44,16 @@ class WorkbenchMagics(Magics):
         command, args = (words[0], words[1:]) if words else ("help", [])
         handler = getattr(self, f"_{command}", None)
         if handler is None:
-            print(f"workbench: unknown sub-command '{command}'\n{HELP}", file=sys.stderr)
+            print(
+                f"workbench: unknown sub-command '{command}'\n{HELP}", file=sys.stderr
+            )
             return None
         try:
             return handler(*args)
         except TypeError:
-            print(f"workbench: wrong arguments for '{command}'\n{HELP}", file=sys.stderr)
+            print(
+                f"workbench: wrong arguments for '{command}'\n{HELP}", file=sys.stderr
+            )
         except WorkbenchError as exc:
             print(f"workbench: {exc.message}", file=sys.stderr)
         return None
@@ -90,7 +94,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
     def complete(_shell: Any, event: Any) -> list[str]:
         words = event.line.split()
-        typing_first = len(words) < 2 or (len(words) == 2 and not event.line.endswith(" "))
+        typing_first = len(words) < 2 or (
+            len(words) == 2 and not event.line.endswith(" ")
+        )
         if typing_first:
             return ["hosts", "login", "diagnose", "logout", "help"]
         try:

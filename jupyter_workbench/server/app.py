@@ -54,25 +54,33 @@ class WorkbenchApp(ExtensionApp):
         "(None to ignore it).",
     )
     allow = List(
-        Unicode(), list(DEFAULT_ALLOW), config=True,
+        Unicode(),
+        list(DEFAULT_ALLOW),
+        config=True,
         help="Networks (and ports) the gateway may connect to: 'CIDR' or 'CIDR 22' "
         "or 'CIDR 22-2222'.",
     )
     deny = List(
-        Unicode(), list(DEFAULT_DENY), config=True,
+        Unicode(),
+        list(DEFAULT_DENY),
+        config=True,
         help="Networks the gateway must never connect to; wins over allow. The default "
         "refuses cloud metadata services and link-local addresses.",
     )
-    connect_timeout = Float(10.0, config=True, help="Seconds to wait for a TCP connection.")
+    connect_timeout = Float(
+        10.0, config=True, help="Seconds to wait for a TCP connection."
+    )
     handshake_timeout = Float(
-        20.0, config=True,
+        20.0,
+        config=True,
         help="Seconds for the SSH handshake after TCP connects (prompts not counted).",
     )
     keepalive_interval = Float(
         30.0, config=True, help="Seconds between SSH keepalives; 0 turns them off."
     )
     channels_per_connection = Int(
-        10, config=True,
+        10,
+        config=True,
         help="Sessions carried by one SSH connection before another is opened "
         "(OpenSSH's MaxSessions is 10 by default).",
     )
@@ -80,21 +88,27 @@ class WorkbenchApp(ExtensionApp):
         600.0, config=True, help="Seconds a connection with no session stays open."
     )
     scrollback = Int(
-        256 * 1024, config=True, help="Characters of output kept for reattaching terminals."
+        256 * 1024,
+        config=True,
+        help="Characters of output kept for reattaching terminals.",
     )
     demo = Bool(
-        False, config=True,
+        False,
+        config=True,
         help="Start a built-in demo instance on 127.0.0.1 (what 'jupyter workbench demo' does).",
     )
     principal_mode = Enum(
-        ["auto", "user", "owner"], "auto", config=True,
+        ["auto", "user", "owner"],
+        "auto",
+        config=True,
         help="Whose state a request uses: 'user' keys logins and terminals by Jupyter "
         "user name; 'owner' shares them among everybody who can use this server; "
         "'auto' picks 'owner' for jupyter-server's own token or password login "
         "(whose browsers get random anonymous names) and 'user' otherwise.",
     )
     data_dir = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="Where per-user known_hosts files live (default: the Jupyter data dir).",
     )
 
@@ -134,22 +148,29 @@ class WorkbenchApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         name = r"(?P<name>[^/]+)"
-        self.handlers.extend([
-            (f"{API}/instances", handlers.InstancesHandler),
-            (f"{API}/instances/{name}/login", handlers.LoginHandler),
-            (f"{API}/instances/{name}/login/(?P<challenge>[0-9a-f]+)", handlers.LoginHandler),
-            (f"{API}/instances/{name}/hostkey", handlers.HostKeyHandler),
-            (f"{API}/instances/{name}/diagnose", handlers.DiagnoseHandler),
-            (f"{API}/terminals", handlers.TerminalsHandler),
-            (f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)", handlers.TerminalHandler),
-            (
-                f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)/channel",
-                terminal_socket.TerminalSocketHandler,
-            ),
-        ])
+        self.handlers.extend(
+            [
+                (f"{API}/instances", handlers.InstancesHandler),
+                (f"{API}/instances/{name}/login", handlers.LoginHandler),
+                (
+                    f"{API}/instances/{name}/login/(?P<challenge>[0-9a-f]+)",
+                    handlers.LoginHandler,
+                ),
+                (f"{API}/instances/{name}/hostkey", handlers.HostKeyHandler),
+                (f"{API}/instances/{name}/diagnose", handlers.DiagnoseHandler),
+                (f"{API}/terminals", handlers.TerminalsHandler),
+                (
+                    f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)",
+                    handlers.TerminalHandler,
+                ),
+                (
+                    f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)/channel",
+                    terminal_socket.TerminalSocketHandler,
+                ),
+            ]
+        )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        await super()._start_jupyter_server_extension(serverapp)
         if self.demo:
             await self._start_demo()
         self._publish_for_kernels()
@@ -164,22 +185,36 @@ class WorkbenchApp(ExtensionApp):
         demo = await DemoInstance.start("127.0.0.1", 0)
         self.demo_instance = demo
         instance = Instance(
-            id="i-demo", name=DEMO_NAME, host=demo.host, port=demo.port,
-            user=demo.username, tags={"env": "demo"}, source="demo",
+            id="i-demo",
+            name=DEMO_NAME,
+            host=demo.host,
+            port=demo.port,
+            user=demo.username,
+            tags={"env": "demo"},
+            source="demo",
         )
-        self.gateway.add_demo(instance, DemoLogin(demo.username, demo.password, demo.host_key))
+        self.gateway.add_demo(
+            instance, DemoLogin(demo.username, demo.password, demo.host_key)
+        )
         self.log.info(
             "Workbench demo instance '%s' listening on %s:%s (host key %s)",
-            DEMO_NAME, demo.host, demo.port, demo.host_key_fingerprint,
+            DEMO_NAME,
+            demo.host,
+            demo.port,
+            demo.host_key_fingerprint,
         )
 
     def _publish_for_kernels(self) -> None:
         # Kernels inherit the server's environment: this is how a notebook's
         # Workbench() finds its server without a pasted URL or token.
         serverapp = self.serverapp
-        if serverapp is None or getattr(serverapp, "sock", ""):
+        if serverapp is None or serverapp.sock:
             return
-        host = serverapp.ip if serverapp.ip not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"
+        host = (
+            serverapp.ip
+            if serverapp.ip not in ("", "0.0.0.0", "::", "*")
+            else "127.0.0.1"
+        )
         if ":" in host:
             host = f"[{host}]"
         scheme = "https" if serverapp.certfile else "http"
@@ -190,8 +225,13 @@ class WorkbenchApp(ExtensionApp):
     def _owner(self) -> str | None:
         mode = self.principal_mode
         if mode == "auto":
-            provider = type(self.serverapp.identity_provider) if self.serverapp else None
-            stock = provider is not None and provider.__module__ == "jupyter_server.auth.identity"
+            provider = (
+                type(self.serverapp.identity_provider) if self.serverapp else None
+            )
+            stock = (
+                provider is not None
+                and provider.__module__ == "jupyter_server.auth.identity"
+            )
             mode = "owner" if stock else "user"
         if mode == "user":
             return None

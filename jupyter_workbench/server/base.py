@@ -71,9 +71,13 @@ class WorkbenchMixin(ExtensionHandlerMixin):
         """Return the owner when the request carries the server's kernel key."""
         scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
         expected: str = self.settings["workbench_kernel_key"]
-        if scheme.lower() != KEY_SCHEME or not hmac.compare_digest(value.strip(), expected):
+        if scheme.lower() != KEY_SCHEME or not hmac.compare_digest(
+            value.strip(), expected
+        ):
             return None
-        name = self.settings.get("workbench_owner") or os.environ.get("JUPYTERHUB_USER", "")
+        name = self.settings.get("workbench_owner") or os.environ.get(
+            "JUPYTERHUB_USER", ""
+        )
         return User(username=name or "owner", name=name or "owner")
 
 
@@ -112,7 +116,9 @@ class WorkbenchHandler(WorkbenchMixin, APIHandler):
             self.finish(json.dumps(exc.to_dict()))
             return
         reason = getattr(exc, "reason", None) or self._reason
-        code = {400: "bad_request", 403: "forbidden", 404: "not_found"}.get(status_code, "error")
+        code = {400: "bad_request", 403: "forbidden", 404: "not_found"}.get(
+            status_code, "error"
+        )
         self.finish(json.dumps({"error": code, "message": reason, "details": {}}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -126,7 +132,7 @@ class WorkbenchHandler(WorkbenchMixin, APIHandler):
         if isinstance(e, WorkbenchError):
             self.send_error(status_for(e), exc_info=(type(e), e, e.__traceback__))
             return
-        super()._handle_request_exception(e)  # type: ignore[misc]
+        super()._handle_request_exception(e)
 
 
 __all__ = ["AUTH_RESOURCE", "JupyterHandler", "WorkbenchHandler", "WorkbenchMixin"]

@@ -33,7 +33,9 @@ class LoginHandler(WorkbenchHandler):
         body = self.body()
         if challenge:
             responses = body.get("responses")
-            if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
+            if not isinstance(responses, list) or not all(
+                isinstance(r, str) for r in responses
+            ):
                 raise web.HTTPError(400, reason="'responses' must be a list of strings")
             outcome = await self.gateway.respond(self.principal, challenge, responses)
         else:
@@ -52,7 +54,8 @@ class LoginHandler(WorkbenchHandler):
         if isinstance(outcome, LoginChallenge):
             return outcome.to_dict()
         instance = next(
-            i for i in self.gateway.instances(self.principal)
+            i
+            for i in self.gateway.instances(self.principal)
             if i["name"] == outcome.instance.name
         )
         return {"status": "connected", "instance": instance}
@@ -65,18 +68,24 @@ class HostKeyHandler(WorkbenchHandler):
     @authorized
     async def get(self, name: str) -> None:
         instance = self.gateway.inventory.get(name)
-        known = self.gateway.known_hosts(self.principal).trusted(instance.host, instance.port)
-        self.reply({
-            "known": [key.get_fingerprint("sha256") for key in known],
-            "pending": self.gateway.pending_host_key(self.principal, name),
-        })
+        known = self.gateway.known_hosts(self.principal).trusted(
+            instance.host, instance.port
+        )
+        self.reply(
+            {
+                "known": [key.get_fingerprint("sha256") for key in known],
+                "pending": self.gateway.pending_host_key(self.principal, name),
+            }
+        )
 
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
         fingerprint = self.body().get("fingerprint")
         if not isinstance(fingerprint, str) or not fingerprint.startswith("SHA256:"):
-            raise web.HTTPError(400, reason="'fingerprint' must be a SHA256:… fingerprint")
+            raise web.HTTPError(
+                400, reason="'fingerprint' must be a SHA256:… fingerprint"
+            )
         trusted_for = self.gateway.accept_host_key(self.principal, name, fingerprint)
         self.reply({"trusted": fingerprint, "instance": trusted_for})
 
@@ -108,7 +117,9 @@ class TerminalsHandler(WorkbenchHandler):
         if not isinstance(name, str):
             raise web.HTTPError(400, reason="'instance' must name an instance")
         rows, cols = _size(body.get("rows", 24)), _size(body.get("cols", 80))
-        session = await self.gateway.open_terminal(self.principal, name, rows=rows, cols=cols)
+        session = await self.gateway.open_terminal(
+            self.principal, name, rows=rows, cols=cols
+        )
         self.reply(session.to_dict(), status=201)
 
 
@@ -151,5 +162,7 @@ def _credentials(body: dict[str, Any]) -> Credentials | None:
 
 def _size(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-        raise web.HTTPError(400, reason="'rows' and 'cols' must be whole numbers from 1 to 1000")
+        raise web.HTTPError(
+            400, reason="'rows' and 'cols' must be whole numbers from 1 to 1000"
+        )
     return value

@@ -24,12 +24,14 @@ from .base import WorkbenchMixin
 MAX_MESSAGE = 1024 * 1024
 
 
-class TerminalSocketHandler(WorkbenchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+class TerminalSocketHandler(
+    WorkbenchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
+):
     """Attach a browser tab or a kernel to one terminal session."""
 
     session: TerminalSession | None = None
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
         user = self.kernel_key_user()
         if user is None:
             await super().prepare(*args, **kwargs)
@@ -38,7 +40,7 @@ class TerminalSocketHandler(WorkbenchMixin, WebSocketMixin, WebSocketHandler, Ju
             raise web.HTTPError(403)
         self.current_user = self._jupyter_current_user = user
 
-    async def get(self, terminal_id: str) -> None:  # type: ignore[override]
+    async def get(self, terminal_id: str) -> None:
         # Authenticate and authorize before the upgrade: a websocket handler
         # gets no @authenticated redirect, and jupyter-server lets
         # unauthenticated websockets through unless the handler refuses.
@@ -48,7 +50,9 @@ class TerminalSocketHandler(WorkbenchMixin, WebSocketMixin, WebSocketHandler, Ju
         if not self.current_user:
             raise web.HTTPError(403, reason="Not authenticated")
         allowed = await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "execute", self.auth_resource)
+            self.authorizer.is_authorized(
+                self, self.current_user, "execute", self.auth_resource
+            )
         )
         if not allowed:
             raise web.HTTPError(403, reason="Not authorized")
@@ -58,7 +62,7 @@ class TerminalSocketHandler(WorkbenchMixin, WebSocketMixin, WebSocketHandler, Ju
             raise web.HTTPError(404, reason=exc.message) from None
         await super().get(terminal_id)
 
-    async def open(self, terminal_id: str) -> None:  # type: ignore[override]
+    async def open(self, terminal_id: str) -> None:
         await ensure_async(super().open(terminal_id))
         assert self.session is not None
         for message in self.session.attach(self._send):
@@ -93,7 +97,7 @@ class TerminalSocketHandler(WorkbenchMixin, WebSocketMixin, WebSocketHandler, Ju
         return {}
 
     @property
-    def max_message_size(self) -> int:  # type: ignore[override]
+    def max_message_size(self) -> int:
         return MAX_MESSAGE
 
     async def _send(self, message: Message) -> None:

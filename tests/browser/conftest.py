@@ -43,7 +43,9 @@ def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run dev/test, which installs chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -56,7 +58,10 @@ def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
             "ssh_config": None,
             "data_dir": str(tmp_path / "workbench"),
         },
-        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+        "LabApp": {
+            "news_url": None,
+            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+        },
     }
     # xterm.js draws on a canvas; its screen-reader mode mirrors the rows as
     # text in the DOM, which is what the tests read.

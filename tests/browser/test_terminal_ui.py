@@ -8,8 +8,6 @@ from labserver import ARTIFACTS, LabServer
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
-
-
 #: xterm.js draws on a canvas; in screen-reader mode it mirrors each row as
 #: a DOM element, which is what these tests read.
 TERMINAL_TEXT = ".jp-Terminal .xterm-accessibility-tree"
@@ -66,7 +64,9 @@ def test_open_log_in_confirm_host_key_and_compute(
     type_in_terminal(page, "echo after-reload-$((2+3))")
     expect(terminal_row(page, "after-reload-5")).to_have_count(1)
     status, body = lab.call("GET", "workbench/api/v1/terminals")
-    assert len(body["terminals"]) == 1, "the reload reattached instead of opening a new shell"
+    assert len(body["terminals"]) == 1, (
+        "the reload reattached instead of opening a new shell"
+    )
 
 
 def test_wrong_password_is_shown_in_the_login_dialog(

@@ -25,8 +25,12 @@ from jupyter_workbench.gateway.pool import Login
 pytestmark = pytest.mark.asyncio
 
 
-async def test_password_login_reaches_the_real_user(gateway: Gateway, ssh_user: LocalUser):
-    login = await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password))
+async def test_password_login_reaches_the_real_user(
+    gateway: Gateway, ssh_user: LocalUser
+):
+    login = await gateway.login(
+        PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password)
+    )
 
     assert isinstance(login, Login)
     result = await login.connections[0].conn.run("id -un", check=True)
@@ -84,17 +88,27 @@ async def test_changed_host_key_is_refused_naming_both_fingerprints(
 
     assert caught.value.details["known_fingerprints"] == [old]
     assert caught.value.details["fingerprint"] == server.host_key_fingerprint
-    assert old in caught.value.message and server.host_key_fingerprint in caught.value.message
-    assert gateway.known_hosts(PRINCIPAL).trusted(server.host, server.port)[0].get_fingerprint(
-        "sha256"
-    ) == old, "a changed key must never replace the trusted one silently"
+    assert (
+        old in caught.value.message
+        and server.host_key_fingerprint in caught.value.message
+    )
+    assert (
+        gateway.known_hosts(PRINCIPAL)
+        .trusted(server.host, server.port)[0]
+        .get_fingerprint("sha256")
+        == old
+    ), "a changed key must never replace the trusted one silently"
 
 
-async def test_wrong_password_fails_without_echoing_it(gateway: Gateway, ssh_user: LocalUser):
+async def test_wrong_password_fails_without_echoing_it(
+    gateway: Gateway, ssh_user: LocalUser
+):
     wrong = "not-" + ssh_user.password
 
     with pytest.raises(AuthenticationFailed) as caught:
-        await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=wrong))
+        await gateway.login(
+            PRINCIPAL, "real", Credentials(ssh_user.name, password=wrong)
+        )
 
     assert "password" in caught.value.message
     assert wrong not in str(caught.value.to_dict())
@@ -105,9 +119,11 @@ async def test_wrong_password_fails_without_echoing_it(gateway: Gateway, ssh_use
 async def test_encrypted_ed25519_key_login(
     gateway: Gateway, ssh_user: LocalUser, ssh_user_key: UserKey, source: str
 ):
-    key = {"private_key": ssh_user_key.private_key} if source == "pasted" else {
-        "key_path": str(ssh_user_key.path)
-    }
+    key = (
+        {"private_key": ssh_user_key.private_key}
+        if source == "pasted"
+        else {"key_path": str(ssh_user_key.path)}
+    )
     credentials = Credentials(ssh_user.name, passphrase=ssh_user_key.passphrase, **key)
 
     login = await gateway.login(PRINCIPAL, "real", credentials)
@@ -117,7 +133,9 @@ async def test_encrypted_ed25519_key_login(
     assert result.stdout.strip() == ssh_user.name
 
 
-async def test_wrong_passphrase_says_so(gateway: Gateway, ssh_user: LocalUser, ssh_user_key):
+async def test_wrong_passphrase_says_so(
+    gateway: Gateway, ssh_user: LocalUser, ssh_user_key
+):
     credentials = Credentials(
         ssh_user.name, private_key=ssh_user_key.private_key, passphrase="wrong"
     )
@@ -130,11 +148,15 @@ async def test_wrong_passphrase_says_so(gateway: Gateway, ssh_user: LocalUser, s
 
 
 @pytest.mark.parametrize("alg", ["rsa", "ecdsa"])
-async def test_rsa_and_ecdsa_keys_log_in(gateway: Gateway, ssh_user: LocalUser, tmp_path, alg):
+async def test_rsa_and_ecdsa_keys_log_in(
+    gateway: Gateway, ssh_user: LocalUser, tmp_path, alg
+):
     key = UserKey.generate(tmp_path, alg=alg, passphrase=UserKey.new_passphrase())
     ssh_user.authorize(key)
 
-    credentials = Credentials(ssh_user.name, private_key=key.private_key, passphrase=key.passphrase)
+    credentials = Credentials(
+        ssh_user.name, private_key=key.private_key, passphrase=key.passphrase
+    )
     assert isinstance(await gateway.login(PRINCIPAL, "real", credentials), Login)
 
 
@@ -143,13 +165,19 @@ async def test_ssh_agent_login(
 ):
     monkeypatch.setenv("SSH_AUTH_SOCK", str(ssh_agent.auth_sock))
 
-    login = await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, agent=True))
+    login = await gateway.login(
+        PRINCIPAL, "real", Credentials(ssh_user.name, agent=True)
+    )
 
     assert isinstance(login, Login)
-    assert (await login.connections[0].conn.run("id -un")).stdout.strip() == ssh_user.name
+    assert (
+        await login.connections[0].conn.run("id -un")
+    ).stdout.strip() == ssh_user.name
 
 
-async def test_keyboard_interactive_prompts_reach_the_user(gateway: Gateway, ssh_user: LocalUser):
+async def test_keyboard_interactive_prompts_reach_the_user(
+    gateway: Gateway, ssh_user: LocalUser
+):
     outcome = await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name))
 
     assert isinstance(outcome, LoginChallenge)
@@ -159,7 +187,9 @@ async def test_keyboard_interactive_prompts_reach_the_user(gateway: Gateway, ssh
     assert isinstance(login, Login)
 
 
-async def test_another_principal_cannot_answer_my_prompt(gateway: Gateway, ssh_user: LocalUser):
+async def test_another_principal_cannot_answer_my_prompt(
+    gateway: Gateway, ssh_user: LocalUser
+):
     outcome = await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name))
     assert isinstance(outcome, LoginChallenge)
 
@@ -171,7 +201,9 @@ async def test_refused_port_names_the_port(make_gateway, closed_port: int, ssh_u
     gateway = make_gateway(Instance_on(closed_port))
 
     with pytest.raises(Unreachable) as caught:
-        await gateway.login(PRINCIPAL, "closed", Credentials(ssh_user.name, password="x"))
+        await gateway.login(
+            PRINCIPAL, "closed", Credentials(ssh_user.name, password="x")
+        )
 
     assert caught.value.details["reason"] == "refused"
     assert str(closed_port) in caught.value.message
@@ -188,7 +220,9 @@ async def test_tcp_timeout_names_source_address_and_port(make_gateway, ssh_user)
     try:
         gateway = make_gateway(Instance_on(port), connect_timeout=1.0)
         with pytest.raises(Unreachable) as caught:
-            await gateway.login(PRINCIPAL, "closed", Credentials(ssh_user.name, password="x"))
+            await gateway.login(
+                PRINCIPAL, "closed", Credentials(ssh_user.name, password="x")
+            )
     finally:
         filler.close()
         listener.close()
@@ -205,7 +239,9 @@ async def test_host_that_accepts_and_hangs_times_out(make_gateway, ssh_user):
     try:
         gateway = make_gateway(Instance_on(port), handshake_timeout=1.0)
         with pytest.raises(Unreachable) as caught:
-            await gateway.login(PRINCIPAL, "closed", Credentials(ssh_user.name, password="x"))
+            await gateway.login(
+                PRINCIPAL, "closed", Credentials(ssh_user.name, password="x")
+            )
     finally:
         for writer in accepted:
             writer.close()
@@ -219,11 +255,15 @@ async def test_host_that_accepts_and_hangs_times_out(make_gateway, ssh_user):
 @pytest.mark.parametrize(
     "host", ["169.254.169.254", "100.100.100.200", "::ffff:169.254.169.254", "fe80::1"]
 )
-async def test_metadata_and_link_local_addresses_are_refused(make_gateway, host, ssh_user):
+async def test_metadata_and_link_local_addresses_are_refused(
+    make_gateway, host, ssh_user
+):
     gateway = make_gateway(Instance_on(22, host=host))
 
     with pytest.raises(NetworkRefused) as caught:
-        await gateway.login(PRINCIPAL, "closed", Credentials(ssh_user.name, password="x"))
+        await gateway.login(
+            PRINCIPAL, "closed", Credentials(ssh_user.name, password="x")
+        )
 
     assert caught.value.details["rule"].startswith("deny")
 
@@ -234,7 +274,9 @@ async def test_name_that_does_not_resolve(make_gateway, ssh_user):
     gateway = make_gateway(Instance_on(22, host="x" * 64 + ".example"))
 
     with pytest.raises(Unreachable) as caught:
-        await gateway.login(PRINCIPAL, "closed", Credentials(ssh_user.name, password="x"))
+        await gateway.login(
+            PRINCIPAL, "closed", Credentials(ssh_user.name, password="x")
+        )
 
     assert caught.value.details["reason"] == "dns"
 

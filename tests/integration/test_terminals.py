@@ -22,7 +22,9 @@ pytestmark = pytest.mark.asyncio
 
 @pytest_asyncio.fixture
 async def logged_in(gateway: Gateway, ssh_user: LocalUser) -> Gateway:
-    await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password))
+    await gateway.login(
+        PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password)
+    )
     return gateway
 
 
@@ -110,10 +112,14 @@ async def test_two_watchers_see_the_same_output(logged_in: Gateway):
     await two.wait_for("shared-9")
 
 
-async def test_scrollback_is_bounded(make_gateway, sshd: SSHServer, ssh_user: LocalUser):
+async def test_scrollback_is_bounded(
+    make_gateway, sshd: SSHServer, ssh_user: LocalUser
+):
     gateway = make_gateway(instance_for(sshd), scrollback=4096)
     gateway.known_hosts(PRINCIPAL).add(sshd.host, sshd.port, host_key(sshd))
-    await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password))
+    await gateway.login(
+        PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password)
+    )
     session = await gateway.open_terminal(PRINCIPAL, "real")
     screen = await attach(session)
 
@@ -191,7 +197,9 @@ async def test_refused_channel_opens_another_connection(
     # refuses the eleventh, and the pool must recover with a new connection.
     gateway = make_gateway(instance_for(sshd), channels_per_connection=20)
     gateway.known_hosts(PRINCIPAL).add(sshd.host, sshd.port, host_key(sshd))
-    await gateway.login(PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password))
+    await gateway.login(
+        PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password)
+    )
 
     sessions = [await gateway.open_terminal(PRINCIPAL, "real") for _ in range(11)]
 
@@ -222,7 +230,8 @@ async def test_jump_host_carries_the_connection(
 ):
     inner = sshd_factory()
     gateway = make_gateway(
-        instance_for(sshd, name="bastion"), instance_for(inner, name="inner", jump="bastion")
+        instance_for(sshd, name="bastion"),
+        instance_for(inner, name="inner", jump="bastion"),
     )
     known = gateway.known_hosts(PRINCIPAL)
     known.add(sshd.host, sshd.port, host_key(sshd))
@@ -235,8 +244,12 @@ async def test_jump_host_carries_the_connection(
     session.write("echo via-jump-$((7*6))\n")
 
     await screen.wait_for("via-jump-42")
-    sshd.wait_for_log(rf"direct-tcpip.*{inner.port}|Connection from .* port \d+ on 127.0.0.1 port {sshd.port}")
-    inner.wait_for_log(r"Accepted (password|keyboard-interactive/pam) for " + ssh_user.name)
+    sshd.wait_for_log(
+        rf"direct-tcpip.*{inner.port}|Connection from .* port \d+ on 127.0.0.1 port {sshd.port}"
+    )
+    inner.wait_for_log(
+        r"Accepted (password|keyboard-interactive/pam) for " + ssh_user.name
+    )
 
 
 async def test_jump_host_address_is_checked_by_the_network_rules(

@@ -47,11 +47,25 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
     url = server.url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
     msg_id = uuid.uuid4().hex
     request = {
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
     }
     ws = await websocket_connect(
         HTTPRequest(url, headers={"Authorization": f"token {server.token}"})
@@ -77,7 +91,9 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
     return "".join(output), error
 
 
-def test_kernel_client_finds_its_server_behind_token_and_base_url(lab: LabServer, sshd, ssh_user):
+def test_kernel_client_finds_its_server_behind_token_and_base_url(
+    lab: LabServer, sshd, ssh_user
+):
     code = textwrap.dedent(f"""
         from jupyter_workbench import Workbench, HostKeyUnknown
         wb = Workbench()
@@ -105,19 +121,24 @@ def test_kernel_client_finds_its_server_behind_token_and_base_url(lab: LabServer
 
 
 def test_workbench_magic_lists_hosts(lab: LabServer):
-    output = execute(lab, "%load_ext jupyter_workbench\nhosts = %workbench hosts\nprint(repr(hosts))")
+    output = execute(
+        lab, "%load_ext jupyter_workbench\nhosts = %workbench hosts\nprint(repr(hosts))"
+    )
 
     assert "name='real'" in output
 
 
 def test_magic_errors_are_one_line(lab: LabServer):
-    output = execute(lab, textwrap.dedent("""
+    output = execute(
+        lab,
+        textwrap.dedent("""
         import sys, io
         sys.stderr = io.StringIO()
         %load_ext jupyter_workbench
         %workbench diagnose nowhere
         print(sys.stderr.getvalue())
-    """))
+    """),
+    )
 
     assert output.strip().startswith("workbench: No instance named 'nowhere'")
     assert "Traceback" not in output

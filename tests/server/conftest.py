@@ -32,8 +32,14 @@ def api(jp_fetch):
         if method in ("POST", "PUT") and data is None:
             data = "{}"
         response = await jp_fetch(
-            "workbench", "api", "v1", *path, method=method, body=data,
-            raise_error=False, **kwargs,
+            "workbench",
+            "api",
+            "v1",
+            *path,
+            method=method,
+            body=data,
+            raise_error=False,
+            **kwargs,
         )
         text = response.body.decode() if response.body else ""
         return response.code, (json.loads(text) if text else None)

@@ -38,9 +38,19 @@ def jp_server_config(jp_server_config):
 @pytest.fixture
 def as_user(jp_fetch):
     async def call(user: str, method: str, *path: str, body: Any = None):
-        data = json.dumps(body) if body is not None else ("{}" if method == "POST" else None)
+        data = (
+            json.dumps(body)
+            if body is not None
+            else ("{}" if method == "POST" else None)
+        )
         response = await jp_fetch(
-            "workbench", "api", "v1", *path, method=method, body=data, raise_error=False,
+            "workbench",
+            "api",
+            "v1",
+            *path,
+            method=method,
+            body=data,
+            raise_error=False,
             headers={"Authorization": f"token {user}-token"},
         )
         return response.code, json.loads(response.body) if response.body else None
@@ -52,13 +62,25 @@ async def test_users_never_see_each_others_logins_or_terminals(
     as_user, jp_ws_fetch, sshd, ssh_user
 ):
     credentials = {"username": ssh_user.name, "password": ssh_user.password}
-    status, body = await as_user("alice", "POST", "instances", "real", "login", body=credentials)
+    status, body = await as_user(
+        "alice", "POST", "instances", "real", "login", body=credentials
+    )
     assert body["error"] == "host_key_unknown"
-    await as_user("alice", "POST", "instances", "real", "hostkey",
-                  body={"fingerprint": body["details"]["fingerprint"]})
-    status, body = await as_user("alice", "POST", "instances", "real", "login", body=credentials)
+    await as_user(
+        "alice",
+        "POST",
+        "instances",
+        "real",
+        "hostkey",
+        body={"fingerprint": body["details"]["fingerprint"]},
+    )
+    status, body = await as_user(
+        "alice", "POST", "instances", "real", "login", body=credentials
+    )
     assert status == 200
-    status, terminal = await as_user("alice", "POST", "terminals", body={"instance": "real"})
+    status, terminal = await as_user(
+        "alice", "POST", "terminals", body={"instance": "real"}
+    )
     assert status == 201
 
     status, listed = await as_user("bob", "GET", "terminals")
@@ -76,38 +98,70 @@ async def test_users_never_see_each_others_logins_or_terminals(
 
     with pytest.raises(HTTPClientError) as caught:
         await jp_ws_fetch(
-            "workbench", "api", "v1", "terminals", terminal["id"], "channel",
+            "workbench",
+            "api",
+            "v1",
+            "terminals",
+            terminal["id"],
+            "channel",
             headers={"Authorization": "token bob-token"},
         )
     assert caught.value.code == 404
 
     ws = await jp_ws_fetch(
-        "workbench", "api", "v1", "terminals", terminal["id"], "channel",
+        "workbench",
+        "api",
+        "v1",
+        "terminals",
+        terminal["id"],
+        "channel",
         headers={"Authorization": "token alice-token"},
     )
     assert json.loads(await ws.read_message())[0] == "setup"
     ws.close()
 
 
-async def test_browser_session_checks_origin_and_xsrf(jp_fetch, jp_ws_fetch, jp_http_port):
+async def test_browser_session_checks_origin_and_xsrf(
+    jp_fetch, jp_ws_fetch, jp_http_port
+):
     cookie = {"Cookie": "test-user=alice", "Authorization": ""}
 
     with pytest.raises(HTTPClientError) as caught:
         await jp_ws_fetch(
-            "workbench", "api", "v1", "terminals", "abc", "channel",
+            "workbench",
+            "api",
+            "v1",
+            "terminals",
+            "abc",
+            "channel",
             headers={**cookie, "Origin": "http://evil.example"},
         )
     assert caught.value.code == 403
 
     with pytest.raises(HTTPClientError) as caught:
         await jp_ws_fetch(
-            "workbench", "api", "v1", "terminals", "abc", "channel",
+            "workbench",
+            "api",
+            "v1",
+            "terminals",
+            "abc",
+            "channel",
             headers={**cookie, "Origin": f"http://localhost:{jp_http_port}"},
         )
-    assert caught.value.code == 404, "same origin passes the check and finds no terminal"
+    assert caught.value.code == 404, (
+        "same origin passes the check and finds no terminal"
+    )
 
     response = await jp_fetch(
-        "workbench", "api", "v1", "terminals", method="POST", body="{}",
-        headers=cookie, raise_error=False,
+        "workbench",
+        "api",
+        "v1",
+        "terminals",
+        method="POST",
+        body="{}",
+        headers=cookie,
+        raise_error=False,
     )
-    assert response.code == 403, "a cookie-authenticated POST without XSRF token is refused"
+    assert response.code == 403, (
+        "a cookie-authenticated POST without XSRF token is refused"
+    )
