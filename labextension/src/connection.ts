@@ -322,6 +322,7 @@ export class WorkbenchTerminalConnection
     for (const frame of frames) {
       this._ws?.send(JSON.stringify(frame));
     }
+    window.clearInterval(this._ping);
     this._ping = window.setInterval(
       () => this._ws?.send(JSON.stringify(['ping'])),
       PING_INTERVAL * 1000
