@@ -47,6 +47,7 @@ KbdInteractiveAuthentication yes
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys
 PermitRootLogin no
+PrintMotd no
 AllowUsers {user_prefix}*
 UseDNS no
 AcceptEnv LANG LC_*

@@ -171,6 +171,15 @@ class Gateway:
             instance=name,
         )
 
+    def forget_host_key(self, principal: str, name: str) -> int:
+        """Forget the keys the principal trusts for *name* (a rebuilt instance).
+
+        The next login then asks for confirmation of the new key, as on
+        first contact. Returns how many keys were forgotten.
+        """
+        instance = self.inventory.get(name)
+        return self.known_hosts(principal).remove(instance.host, instance.port)
+
     def pending_host_key(self, principal: str, name: str) -> str | None:
         """Return the fingerprint waiting for confirmation on *name*, if any."""
         for instance in self._route(name):

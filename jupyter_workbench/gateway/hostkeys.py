@@ -74,6 +74,28 @@ class KnownHosts:
             "Trusted host key %s for %s", fingerprint(key), host_pattern(host, port)
         )
 
+    def remove(self, host: str, port: int) -> int:
+        """Forget every key trusted for *host* on *port*, as ``ssh-keygen -R``
+        does; return how many lines were removed."""
+        pattern = host_pattern(host, port)
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return 0
+        kept = [
+            line for line in lines
+            if not line.split() or pattern not in line.split()[0].split(",")
+        ]
+        if len(kept) == len(lines):
+            return 0
+        temporary = self.path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write("".join(line + "\n" for line in kept))
+        os.replace(temporary, self.path)
+        log.info("Forgot %d host keys for %s", len(lines) - len(kept), pattern)
+        return len(lines) - len(kept)
+
     def check(self, host: str, port: int, presented: asyncssh.SSHKey) -> None:
         """Raise the right error for a key the SSH handshake did not trust.
 

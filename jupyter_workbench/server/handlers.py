@@ -89,6 +89,12 @@ class HostKeyHandler(WorkbenchHandler):
         trusted_for = self.gateway.accept_host_key(self.principal, name, fingerprint)
         self.reply({"trusted": fingerprint, "instance": trusted_for})
 
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        removed = self.gateway.forget_host_key(self.principal, name)
+        self.reply({"removed": removed})
+
 
 class DiagnoseHandler(WorkbenchHandler):
     """Walk resolve, route, TCP, SSH and auth for an instance."""

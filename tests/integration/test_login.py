@@ -99,6 +99,12 @@ async def test_changed_host_key_is_refused_naming_both_fingerprints(
         == old
     ), "a changed key must never replace the trusted one silently"
 
+    # Forgetting the old key (ssh-keygen -R) makes the next login a first contact.
+    assert gateway.forget_host_key(PRINCIPAL, "real") == 1
+    with pytest.raises(HostKeyUnknown) as again:
+        await gateway.login(PRINCIPAL, "real", credentials)
+    assert again.value.details["fingerprint"] == server.host_key_fingerprint
+
 
 async def test_wrong_password_fails_without_echoing_it(
     gateway: Gateway, ssh_user: LocalUser
