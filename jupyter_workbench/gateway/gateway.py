@@ -91,6 +91,10 @@ class Gateway:
         for instance in self.inventory:
             data = instance.to_dict()
             login = self.pool.login_for(principal, instance.name)
+            data["login_users"] = [
+                other.credentials.username
+                for other in self.pool.logins(principal, instance.name)
+            ]
             data["logged_in"] = login is not None
             data["login_user"] = login.credentials.username if login else None
             listed.append(data)
@@ -190,12 +194,17 @@ class Gateway:
                 return fingerprint(key)
         return None
 
-    async def logout(self, principal: str, name: str) -> None:
-        """Close the principal's terminals and connections on *name*."""
+    async def logout(
+        self, principal: str, name: str, username: str | None = None
+    ) -> None:
+        """Close the principal's terminals and connections on *name*.
+
+        With *username*, only that login's; otherwise every login's.
+        """
         for session in self.terminals(principal):
-            if session.instance == name:
+            if session.instance == name and username in (None, session.login_user):
                 await session.close("Logged out")
-        await self.pool.logout(principal, name)
+        await self.pool.logout(principal, name, username)
 
     async def diagnose(self, principal: str, name: str) -> Diagnosis:
         """Diagnose reaching *name*: resolve, route, TCP, SSH, auth."""
@@ -212,20 +221,31 @@ class Gateway:
     # -- terminals --------------------------------------------------------
 
     async def open_terminal(
-        self, principal: str, name: str, *, rows: int = 24, cols: int = 80
+        self,
+        principal: str,
+        name: str,
+        *,
+        rows: int = 24,
+        cols: int = 80,
+        login_user: str | None = None,
     ) -> TerminalSession:
         """Open a PTY shell on *name* with the principal's login.
+
+        *login_user* picks among several logins on the instance (as ``ops``
+        and as ``root``, say); by default the most recent one is used.
 
         Raises
         ------
         NotLoggedIn
-            When the principal has not logged in to the instance.
+            When the principal has not logged in to the instance (as
+            *login_user*).
         """
         instance = self.inventory.get(name)
-        login = self.pool.login_for(principal, instance.name)
+        login = self.pool.login_for(principal, instance.name, login_user)
         if login is None:
+            as_user = f" as {login_user}" if login_user else ""
             raise NotLoggedIn(
-                f"Log in to {instance.name} before opening a terminal",
+                f"Log in to {instance.name}{as_user} before opening a terminal",
                 instance=instance.name,
             )
         session = TerminalSession(

@@ -30,7 +30,7 @@ from .inventory import Instance, Inventory
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-LoginKey = tuple[str, str]  # (principal, instance name)
+LoginKey = tuple[str, str, str]  # (principal, instance name, login user)
 
 
 @dataclass
@@ -56,6 +56,10 @@ class Login:
     instance: Instance
     credentials: Credentials
     connections: list[PooledConnection] = field(default_factory=list)
+
+    @property
+    def key(self) -> LoginKey:
+        return (self.principal, self.instance.name, self.credentials.username)
 
 
 @dataclass
@@ -190,9 +194,9 @@ class ConnectionPool:
                 log.info("An unanswered login prompt expired")
 
     async def _replace(self, login: Login) -> None:
-        key = (login.principal, login.instance.name)
-        old = self._logins.get(key)
-        self._logins[key] = login
+        key = login.key
+        old = self._logins.pop(key, None)
+        self._logins[key] = login  # re-inserted: the newest login comes last
         if old is not None:
             await _close_all(old)
 
@@ -225,7 +229,7 @@ class ConnectionPool:
         jump = self._inventory.get(instance.jump or "")
         if jump.name == instance.name:
             raise SSHError(f"Instance {instance.name} names itself as its jump host")
-        existing = self._logins.get((principal, jump.name))
+        existing = self.login_for(principal, jump.name)
         if existing is not None:
             pooled = await self._connection(existing)
             return pooled.conn
@@ -243,27 +247,50 @@ class ConnectionPool:
 
     # -- using connections ------------------------------------------------
 
-    def login_for(self, principal: str, instance_name: str) -> Login | None:
-        """Return the principal's login on the instance, if any."""
-        return self._logins.get((principal, instance_name))
+    def login_for(
+        self, principal: str, instance_name: str, username: str | None = None
+    ) -> Login | None:
+        """Return the principal's login on the instance as *username*.
+
+        Without *username*, the most recent login on the instance.
+        """
+        if username is not None:
+            return self._logins.get((principal, instance_name, username))
+        found = [
+            login
+            for (who, name, _user), login in self._logins.items()
+            if (who, name) == (principal, instance_name)
+        ]
+        return found[-1] if found else None
+
+    def logins(self, principal: str, instance_name: str) -> list[Login]:
+        """Return every login of the principal on the instance, oldest first."""
+        return [
+            login
+            for (who, name, _user), login in self._logins.items()
+            if (who, name) == (principal, instance_name)
+        ]
 
     async def open_session(
         self,
         principal: str,
         instance_name: str,
         opener: Callable[[asyncssh.SSHClientConnection], Awaitable[T]],
+        *,
+        username: str | None = None,
     ) -> tuple[T, Lease]:
         """Run *opener* on a pooled connection with a free session slot.
 
         Returns what *opener* returned and the `Lease` to release when the
-        session ends.
+        session ends. *username* picks the login when the principal is
+        logged in to the instance as several users; by default the latest.
 
         Raises
         ------
         NotLoggedIn
             When the principal has no login on the instance.
         """
-        login = self._logins.get((principal, instance_name))
+        login = self.login_for(principal, instance_name, username)
         if login is None:
             raise NotLoggedIn(
                 f"Log in to {instance_name} before opening a session",
@@ -292,8 +319,7 @@ class ConnectionPool:
         )
 
     async def _connection(self, login: Login) -> PooledConnection:
-        key = (login.principal, login.instance.name)
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._locks.setdefault(login.key, asyncio.Lock()):
             login.connections = [c for c in login.connections if c.alive]
             for pooled in login.connections:
                 if not pooled.full and pooled.channels < self.channels_per_connection:
@@ -319,14 +345,26 @@ class ConnectionPool:
 
     # -- closing ----------------------------------------------------------
 
-    async def logout(self, principal: str, instance_name: str) -> bool:
-        """Close the principal's connections to the instance and forget the login."""
-        login = self._logins.pop((principal, instance_name), None)
-        if login is None:
-            return False
-        await _close_all(login)
-        log.info("Logged out %s from %s", principal, instance_name)
-        return True
+    async def logout(
+        self, principal: str, instance_name: str, username: str | None = None
+    ) -> bool:
+        """Close the principal's connections to the instance and forget the login.
+
+        Without *username*, every login of the principal on the instance.
+        """
+        logins = self.logins(principal, instance_name)
+        if username is not None:
+            logins = [login for login in logins if login.credentials.username == username]
+        for login in logins:
+            del self._logins[login.key]
+            await _close_all(login)
+            log.info(
+                "Logged out %s from %s as %s",
+                principal,
+                instance_name,
+                login.credentials.username,
+            )
+        return bool(logins)
 
     async def close(self) -> None:
         """Close every connection and abandon pending logins."""

@@ -121,7 +121,7 @@ class TerminalSession:
             )
 
         self._process, self._lease = await pool.open_session(
-            self.principal, self.instance, open_shell
+            self.principal, self.instance, open_shell, username=self.login_user
         )
         self._lease.pooled.client.on_lost.append(self._connection_lost)
         self._reader = asyncio.create_task(self._read_loop())

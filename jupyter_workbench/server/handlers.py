@@ -46,7 +46,8 @@ class LoginHandler(WorkbenchHandler):
     @authorized
     async def delete(self, name: str, challenge: str | None = None) -> None:
         self.gateway.inventory.get(name)
-        await self.gateway.logout(self.principal, name)
+        username = self.get_query_argument("user", None)
+        await self.gateway.logout(self.principal, name, username)
         self.set_status(204)
         self.finish()
 
@@ -123,8 +124,11 @@ class TerminalsHandler(WorkbenchHandler):
         if not isinstance(name, str):
             raise web.HTTPError(400, reason="'instance' must name an instance")
         rows, cols = _size(body.get("rows", 24)), _size(body.get("cols", 80))
+        login_user = body.get("login_user")
+        if login_user is not None and not isinstance(login_user, str):
+            raise web.HTTPError(400, reason="'login_user' must be a user name")
         session = await self.gateway.open_terminal(
-            self.principal, name, rows=rows, cols=cols
+            self.principal, name, rows=rows, cols=cols, login_user=login_user
         )
         self.reply(session.to_dict(), status=201)
 

@@ -274,3 +274,34 @@ async def _wait_gone(pid: int, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"shell {pid} still runs after the session closed")
         await asyncio.sleep(0.05)
+
+
+async def test_two_logins_as_different_users_on_one_instance(
+    logged_in: Gateway, ssh_user: LocalUser, tmp_path
+):
+    # A second real user on the same sshd: each login keeps its own pool.
+    other = LocalUser.create()
+    try:
+        await logged_in.login(
+            PRINCIPAL, "real", Credentials(other.name, password=other.password)
+        )
+        mine = await logged_in.open_terminal(PRINCIPAL, "real", login_user=ssh_user.name)
+        theirs = await logged_in.open_terminal(PRINCIPAL, "real")
+        screens = [await attach(mine), await attach(theirs)]
+        for session, screen in zip((mine, theirs), screens, strict=True):
+            session.write("echo I-am-$(id -un)\n")
+        await screens[0].wait_for(f"I-am-{ssh_user.name}")
+        await screens[1].wait_for(f"I-am-{other.name}")
+        listed = {i["name"]: i for i in logged_in.instances(PRINCIPAL)}["real"]
+        assert listed["login_users"] == [ssh_user.name, other.name]
+
+        await logged_in.logout(PRINCIPAL, "real", other.name)
+
+        await screens[1].wait_for_message("disconnect")
+        assert mine.alive and not theirs.alive
+        assert logged_in.pool.login_for(PRINCIPAL, "real").credentials.username == (
+            ssh_user.name
+        )
+    finally:
+        await logged_in.pool.logout(PRINCIPAL, "real")
+        other.delete()
