@@ -305,3 +305,27 @@ async def test_two_logins_as_different_users_on_one_instance(
     finally:
         await logged_in.pool.logout(PRINCIPAL, "real")
         other.delete()
+
+
+async def test_keepalive_detects_a_peer_that_stopped_answering(
+    make_gateway, sshd: SSHServer, ssh_user: LocalUser
+):
+    gateway = make_gateway(instance_for(sshd), keepalive_interval=0.5)
+    gateway.known_hosts(PRINCIPAL).add(sshd.host, sshd.port, host_key(sshd))
+    await gateway.login(
+        PRINCIPAL, "real", Credentials(ssh_user.name, password=ssh_user.password)
+    )
+    session = await gateway.open_terminal(PRINCIPAL, "real")
+    screen = await attach(session)
+    pid = await shell_pid(screen, session)
+    server_side = int(Path(f"/proc/{pid}/stat").read_text().split()[3])
+
+    # A stopped sshd keeps the TCP connection open but answers nothing, as a
+    # frozen host or a silently dropped route does; only keepalives notice.
+    os.kill(server_side, signal.SIGSTOP)
+    try:
+        message = await screen.wait_for_message("disconnect", timeout=20)
+    finally:
+        os.kill(server_side, signal.SIGCONT)
+
+    assert "lost" in message[1]
