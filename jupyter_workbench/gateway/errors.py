@@ -13,6 +13,9 @@
      ├── AuthenticationFailed    the instance refused the credentials
      ├── NotLoggedIn             log in before opening a terminal
      ├── TerminalNotFound        no such terminal for this principal
+     ├── PolicyInvalid           a malformed access policy document or file
+     ├── PolicyDenied            the access policies deny the action
+     ├── AdminRequired           only an administrator may do this
      └── SSHError                the session failed after connecting
 
 Every error has a ``code`` (a stable string for clients), a ``message``
@@ -104,3 +107,21 @@ class SSHError(WorkbenchError):
     """The SSH session failed after the connection was made."""
 
     code = "ssh_error"
+
+
+class PolicyInvalid(WorkbenchError):
+    """A policy document or file is malformed; the message names statement and field."""
+
+    code = "policy_invalid"
+
+
+class PolicyDenied(WorkbenchError):
+    """The access policies deny the action; the message names the statement."""
+
+    code = "policy_denied"
+
+
+class AdminRequired(WorkbenchError):
+    """Only a workbench administrator may do this."""
+
+    code = "admin_required"
