@@ -19,12 +19,13 @@ import os
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..gateway.diagnose import Diagnosis, Step
 from ..gateway.errors import HostKeyUnknown, WorkbenchError
+from ..gateway.inventory import Instance
 from .backends import Backend, LocalBackend, RestBackend
 
 T = TypeVar("T")
@@ -32,28 +33,20 @@ Responder = Callable[[str, bool], str]
 
 
 @dataclass(frozen=True)
-class InstanceInfo:
+class InstanceInfo(Instance):
     """An instance as the client sees it, with this user's login state."""
 
-    name: str
-    host: str
-    id: str = ""
-    port: int = 22
-    user: str | None = None
-    protocol: str = "ssh"
-    region: str = "*"
-    account: str = "*"
-    tags: dict[str, str] = field(default_factory=dict)
-    jump: str | None = None
-    source: str = "inventory"
     demo: bool = False
     logged_in: bool = False
     login_user: str | None = None
+    login_users: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceInfo:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        values["login_users"] = tuple(values.get("login_users", ()))
+        return cls(**values)
 
 
 class InstanceList(list[InstanceInfo]):
@@ -95,7 +88,9 @@ class _Async:
         self._loop = loop
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+        return await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(coro, self._loop)
+        )
 
     async def instances(self) -> InstanceList:
         data = await self._on_loop(self._backend.instances())

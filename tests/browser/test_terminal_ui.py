@@ -34,18 +34,21 @@ def type_in_terminal(page: Page, text: str) -> None:
     page.keyboard.press("Enter")
 
 
+def log_in_through_the_ui(page: Page, lab: LabServer, user: str, password: str) -> None:
+    """Open the Instance Terminal on ``real`` and submit the login dialog."""
+    open_lab(page, lab)
+    page.locator(".jp-LauncherCard", has_text="Instance Terminal").click()
+    page.locator('.jp-workbench-picker-row[data-instance="real"]').click()
+    dialog_button(page, "Open").click()
+    page.locator("#jp-workbench-login-username").fill(user)
+    page.locator("#jp-workbench-login-password").fill(password)
+    dialog_button(page, "Log in").click()
+
+
 def test_open_log_in_confirm_host_key_and_compute(
     page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
 ):
-    open_lab(page, lab)
-    page.locator(".jp-LauncherCard", has_text="Instance Terminal").click()
-
-    page.locator('.jp-workbench-picker-row[data-instance="real"]').click()
-    dialog_button(page, "Open").click()
-
-    page.locator("#jp-workbench-login-username").fill(ssh_user.name)
-    page.locator("#jp-workbench-login-password").fill(ssh_user.password)
-    dialog_button(page, "Log in").click()
+    log_in_through_the_ui(page, lab, ssh_user.name, ssh_user.password)
 
     fingerprint = page.locator("#jp-workbench-hostkey-fingerprint")
     expect(fingerprint).to_have_text(sshd.host_key_fingerprint)
@@ -72,13 +75,7 @@ def test_open_log_in_confirm_host_key_and_compute(
 def test_wrong_password_is_shown_in_the_login_dialog(
     page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
 ):
-    open_lab(page, lab)
-    page.locator(".jp-LauncherCard", has_text="Instance Terminal").click()
-    page.locator('.jp-workbench-picker-row[data-instance="real"]').click()
-    dialog_button(page, "Open").click()
-    page.locator("#jp-workbench-login-username").fill(ssh_user.name)
-    page.locator("#jp-workbench-login-password").fill("not-the-password")
-    dialog_button(page, "Log in").click()
+    log_in_through_the_ui(page, lab, ssh_user.name, "not-the-password")
     dialog_button(page, "Trust and connect").click()
 
     error = page.locator("#jp-workbench-login-error")
