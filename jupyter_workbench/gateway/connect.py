@@ -215,7 +215,11 @@ class Connector:
         host that accepts TCP and then hangs fails instead of stalling."""
         task = asyncio.ensure_future(connecting)
         while True:
-            done, _ = await asyncio.wait({task}, timeout=self.handshake_timeout)
+            try:
+                done, _ = await asyncio.wait({task}, timeout=self.handshake_timeout)
+            except asyncio.CancelledError:
+                task.cancel()  # the caller gave up: do not leave the handshake running
+                raise
             if done:
                 return task.result()
             if not attempt.waiting_for_user:

@@ -17,6 +17,7 @@ from .connect import Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
 from .errors import HostKeyError, NotLoggedIn, TerminalNotFound, WorkbenchError
+from .files import RemoteFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
@@ -81,6 +82,7 @@ class Gateway:
             idle_timeout=config.idle_timeout,
         )
         self._terminals: dict[str, TerminalSession] = {}
+        self._files: dict[tuple[str, str], RemoteFiles] = {}
         self._demo: dict[str, DemoLogin] = {}
 
     # -- instances --------------------------------------------------------
@@ -204,6 +206,9 @@ class Gateway:
         for session in self.terminals(principal):
             if session.instance == name and username in (None, session.login_user):
                 await session.close("Logged out")
+        files = self._files.pop((principal, name), None)
+        if files is not None:
+            await files.close()
         await self.pool.logout(principal, name, username)
 
     async def diagnose(self, principal: str, name: str) -> Diagnosis:
@@ -286,7 +291,31 @@ class Gateway:
         """Close every terminal and connection."""
         for session in list(self._terminals.values()):
             await session.close("The Jupyter server is shutting down")
+        for files in self._files.values():
+            await files.close()
+        self._files.clear()
         await self.pool.close()
+
+    # -- files ------------------------------------------------------------
+
+    def files(self, principal: str, name: str) -> RemoteFiles:
+        """Return the principal's file operations on *name*.
+
+        Raises
+        ------
+        NotLoggedIn
+            When the principal has not logged in to the instance.
+        """
+        instance = self.inventory.get(name)
+        if self.pool.login_for(principal, instance.name) is None:
+            raise NotLoggedIn(
+                f"Log in to {instance.name} before using its files",
+                instance=instance.name,
+            )
+        key = (principal, instance.name)
+        if key not in self._files:
+            self._files[key] = RemoteFiles(self.pool, principal, instance.name)
+        return self._files[key]
 
     # -- helpers ----------------------------------------------------------
 

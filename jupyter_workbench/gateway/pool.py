@@ -159,9 +159,17 @@ class ConnectionPool:
 
     async def _progress(self, pending: _PendingLogin) -> Login | LoginChallenge:
         question = asyncio.create_task(pending.attempt.challenges.get())
-        done, _ = await asyncio.wait(
-            {pending.task, question}, return_when=asyncio.FIRST_COMPLETED
-        )
+        try:
+            done, _ = await asyncio.wait(
+                {pending.task, question}, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:
+            # The caller gave up (a batch run's connect timeout): end the
+            # attempt too, or it would hold its socket until the handshake
+            # timeout with nobody to report to.
+            question.cancel()
+            pending.task.cancel()
+            raise
         if question in done and not pending.task.done():
             challenge = question.result()
             self._pending[challenge.id] = pending
@@ -354,7 +362,9 @@ class ConnectionPool:
         """
         logins = self.logins(principal, instance_name)
         if username is not None:
-            logins = [login for login in logins if login.credentials.username == username]
+            logins = [
+                login for login in logins if login.credentials.username == username
+            ]
         for login in logins:
             del self._logins[login.key]
             await _close_all(login)
