@@ -8,11 +8,12 @@ in-process notebook client are thin layers over it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batch import BatchRun, RunOptions, RunRegistry
 from .connect import Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
@@ -22,6 +23,7 @@ from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
 from .pool import ConnectionPool, Login
+from .targets import select
 from .terminals import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class GatewayConfig:
     scrollback: int = 256 * 1024
     term: str = "xterm-256color"
     env: dict[str, str] = field(default_factory=lambda: {"LANG": "C.UTF-8"})
+    #: Named groups of instance names for batch-run selections (``@name``).
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Gateway:
         self._terminals: dict[str, TerminalSession] = {}
         self._files: dict[tuple[str, str], RemoteFiles] = {}
         self._demo: dict[str, DemoLogin] = {}
+        self.runs = RunRegistry(self.pool)
 
     # -- instances --------------------------------------------------------
 
@@ -294,6 +299,7 @@ class Gateway:
         for files in self._files.values():
             await files.close()
         self._files.clear()
+        await self.runs.close()
         await self.pool.close()
 
     # -- files ------------------------------------------------------------
@@ -316,6 +322,39 @@ class Gateway:
         if key not in self._files:
             self._files[key] = RemoteFiles(self.pool, principal, instance.name)
         return self._files[key]
+
+    # -- batch runs -------------------------------------------------------
+
+    def start_run(
+        self,
+        principal: str,
+        targets: str | Sequence[str],
+        command: str,
+        options: RunOptions | None = None,
+        *,
+        credentials: Credentials | Mapping[str, Credentials] | None = None,
+    ) -> BatchRun:
+        """Start *command* on the instances *targets* selects; see `batch`.
+
+        Hosts the principal is not logged in to are logged in to with
+        *credentials* (one for all, or one per instance name).
+
+        Raises
+        ------
+        WorkbenchError
+            `TargetError` when the selection matches nothing or names
+            unknown instances; a plain one for a bad option.
+        """
+        instances = select(self.inventory, targets, groups=self.config.groups)
+        selection = targets if isinstance(targets, str) else ",".join(targets)
+        return self.runs.start(
+            principal,
+            command,
+            instances,
+            options,
+            selection=selection,
+            credentials=credentials,
+        )
 
     # -- helpers ----------------------------------------------------------
 
