@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .batch import BatchRun, RunOptions, RunRegistry
+from .access import Access, AccessConfig
 from .connect import Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
@@ -22,6 +23,7 @@ from .files import RemoteFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
+from .policy import LOGIN, Decision
 from .pool import ConnectionPool, Login
 from .targets import select
 from .terminals import TerminalSession
@@ -44,6 +46,7 @@ class GatewayConfig:
     scrollback: int = 256 * 1024
     term: str = "xterm-256color"
     env: dict[str, str] = field(default_factory=lambda: {"LANG": "C.UTF-8"})
+    access: AccessConfig = field(default_factory=AccessConfig)
     #: Named groups of instance names for batch-run selections (``@name``).
     groups: dict[str, list[str]] = field(default_factory=dict)
 
@@ -86,6 +89,7 @@ class Gateway:
             idle_timeout=config.idle_timeout,
         )
         self._terminals: dict[str, TerminalSession] = {}
+        self.access = Access(config.access, config.data_dir)
         self._files: dict[tuple[str, str], RemoteFiles] = {}
         self._demo: dict[str, DemoLogin] = {}
         self.runs = RunRegistry(self.pool)
@@ -103,6 +107,7 @@ class Gateway:
                 for other in self.pool.logins(principal, instance.name)
             ]
             data["logged_in"] = login is not None
+            data["allowed_actions"] = self.access.allowed_actions(principal, instance)
             data["login_user"] = login.credentials.username if login else None
             listed.append(data)
         return listed
@@ -135,10 +140,12 @@ class Gateway:
             `AuthenticationFailed`, `Unreachable`, `NetworkRefused`.
         """
         instance = self.inventory.get(name)
+        self.authorize(principal, LOGIN, name)
         credentials = self._with_demo_secret(instance, credentials)
         try:
-            return await self.pool.login(principal, instance, credentials)
+            outcome = await self.pool.login(principal, instance, credentials)
         except WorkbenchError as exc:
+            self._audit_login(principal, name, credentials, exc)
             log.warning(
                 "Login of %s to %s as %s failed: %s",
                 principal,
@@ -147,12 +154,45 @@ class Gateway:
                 exc.code,
             )
             raise
+        self._audit_login(principal, name, credentials, outcome)
+        return outcome
 
     async def respond(
         self, principal: str, challenge_id: str, responses: list[str]
     ) -> Login | LoginChallenge:
         """Answer keyboard-interactive prompts of a login in progress."""
-        return await self.pool.respond(principal, challenge_id, responses)
+        try:
+            outcome = await self.pool.respond(principal, challenge_id, responses)
+        except WorkbenchError as exc:
+            name = exc.details.get("instance")
+            self._audit_login(principal, name, None, exc)
+            raise
+        if isinstance(outcome, Login):
+            self._audit_login(
+                principal, outcome.instance.name, outcome.credentials, outcome
+            )
+        return outcome
+
+    # -- access -----------------------------------------------------------
+
+    def authorize(self, principal: str, action: str, name: str) -> Decision:
+        """Check that the policies let *principal* do *action* on instance *name*.
+
+        Every gateway operation calls this before it acts; later features
+        (files, batch runs, system management, RDP) call it with their action.
+
+        Raises
+        ------
+        PolicyDenied
+            Naming the statement that denied, or saying that none allowed.
+        InstanceNotFound
+            When there is no such instance.
+        """
+        return self.access.authorize(principal, action, self.inventory.get(name))
+
+    def explain(self, principal: str, action: str, name: str) -> Decision:
+        """Return the policy decision for *principal*, without acting on it."""
+        return self.access.decide(principal, action, self.inventory.get(name))
 
     def accept_host_key(
         self, principal: str, name: str, presented_fingerprint: str
@@ -165,6 +205,7 @@ class Gateway:
             When no key was presented, or its fingerprint differs from the one
             the user confirmed (the key changed after it was shown).
         """
+        self.authorize(principal, LOGIN, name)
         for instance in self._route(name):
             key = self.pool.host_key_attempts.get(
                 (principal, instance.host, instance.port)
@@ -175,6 +216,12 @@ class Gateway:
                 continue
             del self.pool.host_key_attempts[(principal, instance.host, instance.port)]
             self.known_hosts(principal).add(instance.host, instance.port, key)
+            self.access.audit.record(
+                "host_key_trusted",
+                principal=principal,
+                instance=instance.name,
+                fingerprint=fingerprint(key),
+            )
             return instance.name
         raise HostKeyError(
             f"No host key with fingerprint {presented_fingerprint} was presented by {name} "
@@ -217,8 +264,12 @@ class Gateway:
         await self.pool.logout(principal, name, username)
 
     async def diagnose(self, principal: str, name: str) -> Diagnosis:
-        """Diagnose reaching *name*: resolve, route, TCP, SSH, auth."""
+        """Diagnose reaching *name*: resolve, route, TCP, SSH, auth.
+
+        It shows addresses, rules and host keys, so it needs the login action.
+        """
         instance = self.inventory.get(name)
+        self.authorize(principal, LOGIN, name)
         login = self.pool.login_for(principal, name)
         return await diagnose(
             instance,
@@ -267,8 +318,49 @@ class Gateway:
             scrollback=self.config.scrollback,
             on_end=self._forget_terminal,
         )
-        await session.start(self.pool, term=self.config.term, env=dict(self.config.env))
+        if self.config.access.record_terminals:
+            session.recorder = self.access.recordings.start(
+                principal,
+                session.id,
+                cols=cols,
+                rows=rows,
+                title=f"{session.login_user}@{instance.name}",
+            )
+        try:
+            await session.start(
+                self.pool, term=self.config.term, env=dict(self.config.env)
+            )
+        except BaseException:
+            if session.recorder is not None:
+                session.recorder.close()
+                session.recorder.path.unlink(missing_ok=True)
+            raise
         self._terminals[session.id] = session
+        self.access.audit.record(
+            "terminal_open",
+            principal=principal,
+            instance=instance.name,
+            terminal=session.id,
+            login_user=session.login_user,
+            recording=session.id if session.recorder else None,
+        )
+        return session
+
+    def attach_terminal(self, principal: str, terminal_id: str) -> TerminalSession:
+        """Return a terminal to attach to, checking the login action again.
+
+        A policy that changed since the terminal opened applies to new
+        attaches; the running shell itself is left alone.
+
+        Raises
+        ------
+        TerminalNotFound
+            As `terminal`.
+        PolicyDenied
+            When the policies no longer let the principal log in there.
+        """
+        session = self.terminal(principal, terminal_id)
+        self.authorize(principal, LOGIN, session.instance)
         return session
 
     def terminals(self, principal: str) -> list[TerminalSession]:
@@ -360,6 +452,33 @@ class Gateway:
 
     def _forget_terminal(self, session: TerminalSession) -> None:
         self._terminals.pop(session.id, None)
+        self.access.audit.record(
+            "terminal_close",
+            principal=session.principal,
+            instance=session.instance,
+            terminal=session.id,
+            reason=session.end_reason,
+        )
+
+    def _audit_login(
+        self,
+        principal: str,
+        name: str | None,
+        credentials: Credentials | None,
+        outcome: Login | LoginChallenge | WorkbenchError,
+    ) -> None:
+        if isinstance(outcome, LoginChallenge):
+            return  # still in progress: the answer is recorded
+        failed = isinstance(outcome, WorkbenchError)
+        self.access.audit.record(
+            "login",
+            principal=principal,
+            instance=name,
+            outcome="failed" if failed else "ok",
+            login_user=credentials.username if credentials else None,
+            method=credentials.method if credentials else "keyboard-interactive",
+            error=outcome.code if isinstance(outcome, WorkbenchError) else None,
+        )
 
     def _route(self, name: str) -> list[Instance]:
         instance = self.inventory.get(name)

@@ -22,6 +22,7 @@ from typing import Any
 import asyncssh
 
 from .pool import ConnectionPool, Lease
+from .recording import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ class Scrollback:
 
 class TerminalSession:
     """One remote shell on a PTY, shared by any number of watchers."""
+
+    #: Set before `start` to record the output (asciicast v2); the session
+    #: behaves the same with or without one.
+    recorder: Recorder | None = None
 
     def __init__(
         self,
@@ -152,6 +157,8 @@ class TerminalSession:
         self.rows, self.cols = rows, cols
         if self._process is not None and self.alive:
             self._process.change_terminal_size(cols, rows)
+            if self.recorder is not None:
+                self.recorder.resize(cols, rows)
 
     async def close(self, reason: str = "Terminal closed") -> None:
         """Hang up the remote shell and end the session."""
@@ -195,6 +202,8 @@ class TerminalSession:
 
     async def _publish(self, text: str) -> None:
         self.scrollback.append(text)
+        if self.recorder is not None:
+            self.recorder.output(text)
         await self._broadcast(["stdout", text])
 
     async def _broadcast(self, message: Message) -> None:
@@ -220,6 +229,8 @@ class TerminalSession:
         self.end_reason = reason
         if self._lease is not None:
             self._lease.release()
+        if self.recorder is not None:
+            self.recorder.close()
         log.info("Terminal %s on %s ended: %s", self.id, self.instance, reason)
         self._on_end(self)
         await self._broadcast(["stdout", f"\r\n\x1b[2m[{reason}]\x1b[0m\r\n"])
