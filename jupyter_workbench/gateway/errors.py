@@ -109,6 +109,42 @@ class SSHError(WorkbenchError):
     code = "ssh_error"
 
 
+class RemotePathError(WorkbenchError):
+    """A remote file operation failed; ``details`` has ``path`` and ``reason``."""
+
+    code = "remote_path"
+
+
+class RemoteNotFound(RemotePathError):
+    """The remote file or folder does not exist."""
+
+    code = "remote_not_found"
+
+
+class RemotePermissionDenied(RemotePathError):
+    """The login user may not read or change the remote path."""
+
+    code = "remote_permission_denied"
+
+
+class RemoteExists(RemotePathError):
+    """The target exists already, or a folder to remove is not empty."""
+
+    code = "remote_exists"
+
+
+class RemoteNoSpace(RemotePathError):
+    """The remote disk is full or the user's quota is used up."""
+
+    code = "remote_no_space"
+
+
+class ChecksumMismatch(RemotePathError):
+    """An upload's SHA-256 differs from the one the client or the remote computed."""
+
+    code = "checksum_mismatch"
+
+
 class PolicyInvalid(WorkbenchError):
     """A policy document or file is malformed; the message names statement and field."""
 

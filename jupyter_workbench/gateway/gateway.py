@@ -89,6 +89,7 @@ class Gateway:
             idle_timeout=config.idle_timeout,
         )
         self._terminals: dict[str, TerminalSession] = {}
+        self._files: dict[tuple[str, str], RemoteFiles] = {}
         self.access = Access(config.access, config.data_dir)
         self._files: dict[tuple[str, str], RemoteFiles] = {}
         self._demo: dict[str, DemoLogin] = {}
@@ -447,6 +448,27 @@ class Gateway:
             selection=selection,
             credentials=credentials,
         )
+
+    # -- files ------------------------------------------------------------
+
+    def files(self, principal: str, name: str) -> RemoteFiles:
+        """Return the principal's file operations on *name*.
+
+        Raises
+        ------
+        NotLoggedIn
+            When the principal has not logged in to the instance.
+        """
+        instance = self.inventory.get(name)
+        if self.pool.login_for(principal, instance.name) is None:
+            raise NotLoggedIn(
+                f"Log in to {instance.name} before using its files",
+                instance=instance.name,
+            )
+        key = (principal, instance.name)
+        if key not in self._files:
+            self._files[key] = RemoteFiles(self.pool, principal, instance.name)
+        return self._files[key]
 
     # -- helpers ----------------------------------------------------------
 

@@ -1,0 +1,785 @@
+"""Remote files over SFTP: listings, streamed transfers, atomic resumable uploads.
+
+Paths are ``bytes`` throughout, so names that are not valid UTF-8 survive
+every operation unchanged. `wire_path` and `path_from_wire` turn them into
+JSON and back: a ``path`` string when the bytes are UTF-8, and a
+``path_b64`` (base64 of the raw bytes) beside a readable ``path`` when not.
+
+Uploads go to a temporary name in the target's folder
+(``.<name>.wb-upload``) and are renamed over the target only once every
+byte is written and the SHA-256 checks out, so the old file stays whole
+until then. The temporary file survives a dropped connection: asking for
+`RemoteFiles.upload_offset` and opening the upload again at that offset
+resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import posixpath
+import shlex
+import stat
+import tarfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from .errors import (
+    ChecksumMismatch,
+    RemoteExists,
+    RemoteNoSpace,
+    RemoteNotFound,
+    RemotePathError,
+    RemotePermissionDenied,
+    SSHError,
+)
+
+if TYPE_CHECKING:
+    from .pool import ConnectionPool, Lease
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20  # asyncssh splits larger reads and writes into parallel requests
+UPLOAD_SUFFIX = b".wb-upload"
+TAR_BLOCK = 512
+SFTP_IDLE = 60.0  # seconds an unused SFTP session keeps its channel
+
+
+@dataclass
+class FileEntry:
+    """One remote file, folder, link or other node, as lstat sees it."""
+
+    path: bytes
+    kind: str  # "file", "directory", "symlink" or "other"
+    size: int
+    mode: int
+    mtime: float
+    uid: int | None = None
+    gid: int | None = None
+    owner: str | None = None
+    group: str | None = None
+    target: bytes | None = None  # a symlink's target, as stored
+    target_kind: str | None = None  # what the link points at, or "broken"
+
+    @property
+    def name(self) -> bytes:
+        return posixpath.basename(self.path.rstrip(b"/")) or self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the entry as JSON-ready data; non-UTF-8 names carry ``*_b64``."""
+        data: dict[str, Any] = {
+            **wire_path(self.name, "name"),
+            **wire_path(self.path, "path"),
+            "type": self.kind,
+            "size": self.size,
+            "mode": stat.S_IMODE(self.mode),
+            "permissions": stat.filemode(self.mode),
+            "mtime": self.mtime,
+            "uid": self.uid,
+            "gid": self.gid,
+            "owner": self.owner,
+            "group": self.group,
+        }
+        if self.target is not None:
+            data.update(wire_path(self.target, "target"))
+            data["target_type"] = self.target_kind
+        return data
+
+
+def wire_path(raw: bytes, key: str = "path") -> dict[str, str]:
+    """Return ``{key: text}``, plus ``{key}_b64`` when *raw* is not UTF-8."""
+    try:
+        return {key: raw.decode()}
+    except UnicodeDecodeError:
+        return {
+            key: raw.decode(errors="replace"),
+            f"{key}_b64": base64.b64encode(raw).decode(),
+        }
+
+
+def path_from_wire(text: str | None, b64: str | None = None) -> bytes:
+    """Return the raw path a client named, preferring the ``*_b64`` form.
+
+    Raises
+    ------
+    RemotePathError
+        When neither form is given, or the base64 is malformed.
+    """
+    if b64:
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise RemotePathError(
+                "'path_b64' is not valid base64: send the raw path bytes in base64",
+                path=b64,
+            ) from None
+    elif text:
+        raw = text.encode()
+    else:
+        raise RemotePathError("Name a remote path with 'path' or 'path_b64'", path="")
+    if b"\0" in raw:
+        raise RemotePathError("A remote path cannot contain a NUL byte", path=text)
+    return raw
+
+
+def show(path: bytes) -> str:
+    """Return *path* readable for messages; undecodable bytes as escapes."""
+    return path.decode(errors="backslashreplace")
+
+
+@contextlib.contextmanager
+def remote_errors(path: bytes, action: str) -> Iterator[None]:
+    """Turn SFTP errors about *path* into `RemotePathError` subclasses."""
+    try:
+        yield
+    except asyncssh.SFTPError as exc:
+        raise translate(exc, path, action) from None
+
+
+def translate(exc: asyncssh.SFTPError, path: bytes, action: str) -> RemotePathError:
+    """Return the `RemotePathError` that explains *exc* while doing *action*."""
+    where = show(path)
+    reason = exc.reason or "failure"
+    kinds: dict[int, tuple[type[RemotePathError], str]] = {
+        asyncssh.FX_NO_SUCH_FILE: (
+            RemoteNotFound,
+            f"Cannot {action} {where}: no such file or folder; check the path",
+        ),
+        asyncssh.FX_PERMISSION_DENIED: (
+            RemotePermissionDenied,
+            f"Cannot {action} {where}: permission denied; the login user needs "
+            "access to it (check its owner and mode)",
+        ),
+        asyncssh.FX_FILE_ALREADY_EXISTS: (
+            RemoteExists,
+            f"Cannot {action} {where}: it exists already",
+        ),
+        asyncssh.FX_DIR_NOT_EMPTY: (
+            RemoteExists,
+            f"Cannot {action} {where}: the folder is not empty; remove it "
+            "recursively to delete its contents too",
+        ),
+        asyncssh.FX_NO_SPACE_ON_FILESYSTEM: (
+            RemoteNoSpace,
+            f"Cannot {action} {where}: the remote disk is full; free some space",
+        ),
+        asyncssh.FX_QUOTA_EXCEEDED: (
+            RemoteNoSpace,
+            f"Cannot {action} {where}: the user's disk quota is exceeded",
+        ),
+    }
+    kind, message = kinds.get(
+        exc.code,
+        (RemotePathError, f"Cannot {action} {where}: the server said {reason!r}"),
+    )
+    return kind(message, path=where, reason=reason)
+
+
+class RemoteFiles:
+    """SFTP operations of one principal on one instance.
+
+    One SFTP session per login is opened on demand from the pool and given
+    back after ``idle`` seconds without use.
+
+    Parameters
+    ----------
+    pool
+        Where the principal's connections are.
+    principal, instance
+        Whose login, on which instance.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        principal: str,
+        instance: str,
+        *,
+        idle: float = SFTP_IDLE,
+    ) -> None:
+        self.pool = pool
+        self.principal = principal
+        self.instance = instance
+        self.idle = idle
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._lease: Lease | None = None
+        self._opening = asyncio.Lock()
+        self._busy = 0
+        self._timer: asyncio.TimerHandle | None = None
+        # Hash state of uploads in progress, so chunked uploads are not
+        # re-read on every chunk: temp path -> (bytes written, sha256).
+        self._uploads: dict[bytes, tuple[int, Any]] = {}
+
+    # -- the session ------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[asyncssh.SFTPClient]:
+        """Hold the SFTP session for the duration of the block."""
+        sftp = await self._open()
+        self._busy += 1
+        try:
+            yield sftp
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError):
+            self._drop()
+            raise SSHError(
+                f"The connection to {self.instance} was lost during a file "
+                "operation: try again",
+                instance=self.instance,
+            ) from None
+        finally:
+            self._busy -= 1
+            self._arm_timer()
+
+    async def _open(self) -> asyncssh.SFTPClient:
+        async with self._opening:
+            if self._sftp is not None and self._lease and self._lease.pooled.alive:
+                return self._sftp
+            self._drop()
+            sftp, lease = await self.pool.open_session(
+                self.principal, self.instance, lambda conn: conn.start_sftp_client()
+            )
+            self._sftp, self._lease = sftp, lease
+            log.debug("Opened SFTP on %s for %s", self.instance, self.principal)
+            return sftp
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.idle, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if self._busy == 0:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._sftp is not None:
+            self._sftp.exit()
+            self._sftp = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    async def close(self) -> None:
+        """Close the SFTP session and give its channel back."""
+        if self._timer is not None:
+            self._timer.cancel()
+        sftp = self._sftp
+        self._drop()
+        if sftp is not None:
+            with contextlib.suppress(Exception):
+                await sftp.wait_closed()
+
+    # -- metadata ---------------------------------------------------------
+
+    async def stat(self, path: bytes) -> FileEntry:
+        """Return what *path* is, without following it if it is a link.
+
+        Raises
+        ------
+        RemotePathError
+            `RemoteNotFound` or `RemotePermissionDenied` with the path.
+        """
+        async with self.session() as sftp:
+            with remote_errors(path, "read"):
+                attrs = await sftp.lstat(path)
+            return await self._entry(sftp, path, attrs)
+
+    async def list(self, path: bytes) -> AsyncIterator[FileEntry]:
+        """Yield the entries of the folder *path* as the server sends them.
+
+        The server sends names in batches; each batch is a round trip that
+        gives the event loop back, so huge folders never stall it.
+        ``.`` and ``..`` are left out.
+        """
+        async with self.session() as sftp:
+            with remote_errors(path, "list"):
+                async for name in sftp.scandir(path):
+                    filename = _as_bytes(name.filename)
+                    if filename in (b".", b".."):
+                        continue
+                    child = posixpath.join(path, filename)
+                    entry = await self._entry(sftp, child, name.attrs)
+                    entry.owner, entry.group = _owner_group(name.longname)
+                    yield entry
+
+    async def _entry(
+        self, sftp: asyncssh.SFTPClient, path: bytes, attrs: asyncssh.SFTPAttrs
+    ) -> FileEntry:
+        mode = attrs.permissions or 0
+        entry = FileEntry(
+            path=path,
+            kind=_kind(mode),
+            size=attrs.size or 0,
+            mode=mode,
+            mtime=float(attrs.mtime or 0),
+            uid=attrs.uid,
+            gid=attrs.gid,
+        )
+        if entry.kind == "symlink":
+            # Read the link and stat its target once; never walk into it.
+            try:
+                entry.target = _as_bytes(await sftp.readlink(path))
+                entry.target_kind = _kind((await sftp.stat(path)).permissions or 0)
+            except asyncssh.SFTPError:
+                entry.target_kind = "broken"
+        return entry
+
+    async def mkdir(self, path: bytes, *, parents: bool = False) -> None:
+        """Create the folder *path* (and its parents when asked)."""
+        async with self.session() as sftp:
+            if parents:
+                with remote_errors(path, "create"):
+                    await sftp.makedirs(path, exist_ok=True)
+                return
+            with remote_errors(path, "create"):
+                if await sftp.exists(path):
+                    raise RemoteExists(
+                        f"Cannot create {show(path)}: it exists already",
+                        path=show(path),
+                        reason="exists",
+                    )
+                await sftp.mkdir(path)
+
+    async def rename(
+        self, path: bytes, target: bytes, *, overwrite: bool = False
+    ) -> None:
+        """Move *path* to *target*; replace an existing file only when asked."""
+        async with self.session() as sftp:
+            with remote_errors(target, "move to"):
+                exists = await sftp.exists(target) or await sftp.islink(target)
+            if exists and not overwrite:
+                raise RemoteExists(
+                    f"Cannot move {show(path)} to {show(target)}: the target exists; "
+                    "pass overwrite to replace it",
+                    path=show(target),
+                    reason="exists",
+                )
+            with remote_errors(path, "move"):
+                if overwrite:
+                    await sftp.posix_rename(path, target)
+                else:
+                    await sftp.rename(path, target)
+
+    async def remove(self, path: bytes, *, recursive: bool = False) -> None:
+        """Delete a file, link or empty folder; a full folder only if *recursive*.
+
+        Links are removed, never followed.
+        """
+        async with self.session() as sftp:
+            with remote_errors(path, "delete"):
+                attrs = await sftp.lstat(path)
+            if _kind(attrs.permissions or 0) != "directory":
+                with remote_errors(path, "delete"):
+                    await sftp.remove(path)
+                return
+            if recursive:
+                # Listed first: deleting while the server pages through the
+                # folder would make it skip entries.
+                children = [entry async for entry in self.list(path)]
+                for entry in children:
+                    await self.remove(entry.path, recursive=True)
+            try:
+                await sftp.rmdir(path)
+            except asyncssh.SFTPError as exc:
+                if exc.code == asyncssh.FX_FAILURE and not recursive:
+                    raise RemoteExists(
+                        f"Cannot delete {show(path)}: the folder is not empty; "
+                        "delete it recursively to remove its contents too",
+                        path=show(path),
+                        reason="not_empty",
+                    ) from None
+                raise translate(exc, path, "delete") from None
+
+    async def chmod(self, path: bytes, mode: int) -> None:
+        """Set the permission bits of *path* (``0o644`` and the like)."""
+        async with self.session() as sftp:
+            with remote_errors(path, "change the mode of"):
+                await sftp.chmod(path, mode & 0o7777)
+
+    async def symlink(self, target: bytes, path: bytes) -> None:
+        """Create the link *path* pointing at *target*."""
+        async with self.session() as sftp:
+            with remote_errors(path, "create the link"):
+                await sftp.symlink(target, path)
+
+    # -- reading ----------------------------------------------------------
+
+    async def read(
+        self, path: bytes, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield the bytes of *path* from *offset*, at most *length* of them.
+
+        Chunks are at most `CHUNK` bytes; the caller's pace is the pace of
+        the reads, so memory does not grow with the file.
+        """
+        async with self.session() as sftp:
+            with remote_errors(path, "read"):
+                handle = await sftp.open(path, "rb", encoding=None)
+            async with handle:
+                left = -1 if length is None else length
+                while left != 0:
+                    want = CHUNK if left < 0 else min(CHUNK, left)
+                    with remote_errors(path, "read"):
+                        data = _as_bytes(await handle.read(want, offset))
+                    if not data:
+                        return
+                    offset += len(data)
+                    left = left - len(data) if left > 0 else left
+                    yield data
+
+    async def archive(self, path: bytes) -> AsyncIterator[bytes]:
+        """Yield a tar archive (PAX format) of the folder *path*, streamed.
+
+        Links are stored as links. Files that cannot be read are left out
+        and logged; the stream has started by then and cannot fail cleanly.
+        """
+        base = posixpath.dirname(path.rstrip(b"/"))
+        async for block in self._tar_tree(path, base):
+            yield block
+        yield b"\0" * (TAR_BLOCK * 2)
+
+    async def _tar_tree(self, path: bytes, base: bytes) -> AsyncIterator[bytes]:
+        top = await self.stat(path)
+        entries = [top]
+        while entries:
+            entry = entries.pop()
+            arcname = posixpath.relpath(entry.path, base) if base else entry.path
+            if entry.kind == "directory":
+                yield _tar_header(entry, arcname)
+                try:
+                    entries.extend([e async for e in self.list(entry.path)])
+                except RemotePathError as exc:
+                    log.warning("Left %s out of an archive: %s", show(entry.path), exc)
+            elif entry.kind == "symlink":
+                yield _tar_header(entry, arcname)
+            elif entry.kind == "file":
+                async for block in self._tar_file(entry, arcname):
+                    yield block
+
+    async def _tar_file(self, entry: FileEntry, arcname: bytes) -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            async for data in self.read(entry.path, length=entry.size):
+                if sent == 0:
+                    yield _tar_header(entry, arcname)
+                sent += len(data)
+                yield data
+        except RemotePathError as exc:
+            if sent:
+                raise
+            log.warning("Left %s out of an archive: %s", show(entry.path), exc)
+            return
+        if sent == 0:
+            yield _tar_header(entry, arcname)
+        # A file that shrank while being read is padded to its header size.
+        pad = entry.size - sent
+        yield b"\0" * (pad + (-entry.size % TAR_BLOCK))
+
+    # -- writing ----------------------------------------------------------
+
+    async def upload_offset(self, path: bytes) -> int:
+        """Return how many bytes of an interrupted upload to *path* are kept."""
+        temp = temp_path(path)
+        async with self.session() as sftp:
+            try:
+                size = (await sftp.stat(temp)).size or 0
+            except asyncssh.SFTPError:
+                return 0
+        known = self._uploads.get(temp)
+        return min(size, known[0]) if known else size
+
+    async def upload(self, path: bytes, *, offset: int = 0) -> Upload:
+        """Start (``offset=0``) or resume an upload to *path*.
+
+        Raises
+        ------
+        RemotePathError
+            When the folder is missing or not writable, or *offset* is
+            beyond what the earlier attempt left.
+        """
+        upload = Upload(self, path)
+        await upload.open(offset)
+        return upload
+
+    async def write_bytes(
+        self, path: bytes, data: bytes, *, sha256: str | None = None
+    ) -> dict[str, Any]:
+        """Write *data* to *path* atomically; return the upload's summary."""
+        upload = await self.upload(path)
+        try:
+            await upload.write(data)
+            return await upload.commit(sha256=sha256)
+        finally:
+            await upload.close()
+
+    async def remote_sha256(self, path: bytes) -> str | None:
+        """Return ``sha256sum`` of *path* run on the instance, or None if unavailable."""
+        try:
+            command = "sha256sum -- " + shlex.quote(path.decode())
+        except UnicodeDecodeError:
+            return None  # the exec command line is text; SFTP's read-back covers it
+        result, lease = await self.pool.open_session(
+            self.principal, self.instance, lambda conn: conn.run(command, check=False)
+        )
+        lease.release()
+        stdout = result.stdout if isinstance(result.stdout, str) else ""
+        if result.exit_status != 0 or not stdout:
+            return None
+        return stdout.split()[0]
+
+
+class Upload:
+    """An upload to a temporary file, renamed over the target on `commit`."""
+
+    def __init__(self, files: RemoteFiles, path: bytes) -> None:
+        self.files = files
+        self.path = path
+        self.temp = temp_path(path)
+        self.offset = 0
+        self._hash: Any = hashlib.sha256()
+        self._handle: asyncssh.SFTPClientFile | None = None
+        self._buffer = bytearray()
+
+    async def open(self, offset: int) -> None:
+        async with self.files.session() as sftp:
+            if offset == 0:
+                with remote_errors(self.temp, "write"):
+                    self._handle = await sftp.open(self.temp, "wb", encoding=None)
+                self.files._uploads[self.temp] = (0, self._hash.copy())
+                return
+            await self._resume(sftp, offset)
+
+    async def _resume(self, sftp: asyncssh.SFTPClient, offset: int) -> None:
+        kept = await self.files.upload_offset(self.path)
+        if offset > kept:
+            raise RemotePathError(
+                f"Cannot resume the upload to {show(self.path)} at byte {offset}: "
+                f"only {kept} bytes were kept; resume from {kept}",
+                path=show(self.path),
+                reason="offset",
+                kept=kept,
+            )
+        with remote_errors(self.temp, "resume"):
+            await sftp.truncate(self.temp, offset)
+            self._handle = await sftp.open(self.temp, "r+b", encoding=None)
+        known = self.files._uploads.get(self.temp)
+        if known and known[0] == offset:
+            self._hash = known[1].copy()
+        else:
+            # The gateway restarted or the client resumes earlier: rebuild
+            # the running hash from what the remote file holds.
+            async for data in self.files.read(self.temp, length=offset):
+                self._hash.update(data)
+        self.offset = offset
+
+    async def write(self, data: bytes) -> None:
+        """Append *data*; written to the remote in `CHUNK`-sized parallel writes."""
+        self._buffer += data
+        if len(self._buffer) >= CHUNK:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is buffered to the remote file."""
+        if not self._buffer or self._handle is None:
+            return
+        data, self._buffer = bytes(self._buffer), bytearray()
+        async with self.files.session() as sftp:
+            try:
+                await self._handle.write(data, self.offset)
+            except asyncssh.SFTPError as exc:
+                raise await self._write_error(sftp, exc) from None
+        self.offset += len(data)
+        self._hash.update(data)
+        self.files._uploads[self.temp] = (self.offset, self._hash.copy())
+
+    async def _write_error(
+        self, sftp: asyncssh.SFTPClient, exc: asyncssh.SFTPError
+    ) -> RemotePathError:
+        # OpenSSH reports ENOSPC and EDQUOT as a bare failure (SFTP v3):
+        # ask statvfs whether the disk is what ran out.
+        if exc.code == asyncssh.FX_FAILURE:
+            with contextlib.suppress(asyncssh.SFTPError):
+                vfs = await sftp.statvfs(posixpath.dirname(self.temp) or b".")
+                if vfs.bavail * (vfs.frsize or vfs.bsize) < CHUNK:
+                    return RemoteNoSpace(
+                        f"Cannot write {show(self.path)}: the remote disk is full "
+                        "or the quota is used up; free some space and resume",
+                        path=show(self.path),
+                        reason="no_space",
+                    )
+        return translate(exc, self.path, "write")
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of everything written so far."""
+        return str(self._hash.hexdigest())
+
+    async def commit(
+        self, *, sha256: str | None = None, mode: int | None = None
+    ) -> dict[str, Any]:
+        """Check the checksum, keep the old file's mode, rename into place.
+
+        Raises
+        ------
+        ChecksumMismatch
+            When *sha256* (the client's) or the instance's own ``sha256sum``
+            differs from what the gateway streamed; the temporary file is
+            removed and the target left as it was.
+        """
+        await self.flush()
+        digest = self.sha256
+        if self._handle is not None:
+            await self._handle.fsync()
+            await self._handle.close()
+            self._handle = None
+        remote = await self.files.remote_sha256(self.temp)
+        for name, other in (("client", sha256), ("instance", remote)):
+            if other is not None and other.lower() != digest:
+                await self.discard()
+                raise ChecksumMismatch(
+                    f"The upload to {show(self.path)} arrived damaged: the {name}'s "
+                    f"SHA-256 {other} differs from the gateway's {digest}; upload again",
+                    path=show(self.path),
+                    reason="checksum",
+                )
+        await self._rename_into_place(mode)
+        self.files._uploads.pop(self.temp, None)
+        log.info("Uploaded %d bytes to %s", self.offset, show(self.path))
+        return {
+            **wire_path(self.path),
+            "size": self.offset,
+            "sha256": digest,
+            "verified_remotely": remote is not None,
+        }
+
+    async def _rename_into_place(self, mode: int | None) -> None:
+        async with self.files.session() as sftp:
+            try:
+                old_mode: int | None = (await sftp.stat(self.path)).permissions
+            except asyncssh.SFTPError:
+                old_mode = None
+            keep = mode if mode is not None else old_mode
+            with remote_errors(self.path, "replace"):
+                if keep is not None:
+                    await sftp.chmod(self.temp, keep & 0o7777)
+                await sftp.posix_rename(self.temp, self.path)
+
+    async def discard(self) -> None:
+        """Remove the temporary file; the target is left as it was."""
+        await self.close()
+        self.files._uploads.pop(self.temp, None)
+        async with self.files.session() as sftp:
+            with contextlib.suppress(asyncssh.SFTPError):
+                await sftp.remove(self.temp)
+
+    async def close(self) -> None:
+        """Close the remote handle; the temporary file stays for a resume."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(asyncssh.Error, OSError):
+                await handle.close()
+
+
+async def copy_between(
+    source: RemoteFiles, path: bytes, target: RemoteFiles, to: bytes
+) -> int:
+    """Copy a file or folder from one instance to another; return bytes copied.
+
+    Data flows through the gateway in `CHUNK` pieces, never whole. Links are
+    copied as links.
+    """
+    entry = await source.stat(path)
+    if entry.kind == "symlink" and entry.target is not None:
+        await target.symlink(entry.target, to)
+        return 0
+    if entry.kind == "directory":
+        await target.mkdir(to, parents=True)
+        total = 0
+        async for child in source.list(path):
+            total += await copy_between(
+                source, child.path, target, posixpath.join(to, child.name)
+            )
+        return total
+    upload = await target.upload(to)
+    try:
+        async for data in source.read(path):
+            await upload.write(data)
+        await upload.commit(mode=entry.mode)
+    except BaseException:
+        await upload.discard()
+        raise
+    return upload.offset
+
+
+def temp_path(path: bytes) -> bytes:
+    """Return the temporary name an upload to *path* writes to."""
+    folder, name = posixpath.split(path)
+    if not name:
+        raise RemotePathError(
+            f"Cannot upload to {show(path)}: name a file, not a folder",
+            path=show(path),
+            reason="is_folder",
+        )
+    return posixpath.join(folder, b"." + name + UPLOAD_SUFFIX)
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    # Paths and files are opened as bytes, so asyncssh answers in bytes.
+    return value if isinstance(value, bytes) else value.encode(errors="surrogateescape")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "other"
+
+
+def _owner_group(longname: Any) -> tuple[str | None, str | None]:
+    # OpenSSH (SFTP v3) sends owner and group names only inside the ls -l
+    # style longname: "mode links owner group size month day time name".
+    if not isinstance(longname, bytes):
+        return None, None
+    fields = longname.split(None, 8)
+    if len(fields) < 5:
+        return None, None
+    return fields[2].decode(errors="replace"), fields[3].decode(errors="replace")
+
+
+def _tar_header(entry: FileEntry, arcname: bytes) -> bytes:
+    info = tarfile.TarInfo(arcname.decode(errors="surrogateescape"))
+    info.mode = stat.S_IMODE(entry.mode)
+    info.mtime = int(entry.mtime) or int(time.time())
+    info.uname, info.gname = entry.owner or "", entry.group or ""
+    if entry.kind == "directory":
+        info.type = tarfile.DIRTYPE
+    elif entry.kind == "symlink":
+        info.type = tarfile.SYMTYPE
+        info.linkname = (entry.target or b"").decode(errors="surrogateescape")
+    else:
+        info.size = entry.size
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+__all__ = [
+    "CHUNK",
+    "FileEntry",
+    "RemoteFiles",
+    "Upload",
+    "copy_between",
+    "path_from_wire",
+    "temp_path",
+    "wire_path",
+]
