@@ -24,7 +24,7 @@ from ..gateway.inventory import (
     load_ssh_config,
 )
 from ..gateway.network import DEFAULT_ALLOW, DEFAULT_DENY
-from . import handlers, terminal_socket
+from . import handlers, runs, terminal_socket
 
 API = "workbench/api/v1"
 DEMO_NAME = "demo"
@@ -148,6 +148,7 @@ class WorkbenchApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         name = r"(?P<name>[^/]+)"
+        run = r"(?P<run_id>[0-9a-f]+)"
         self.handlers.extend(
             [
                 (f"{API}/instances", handlers.InstancesHandler),
@@ -167,6 +168,14 @@ class WorkbenchApp(ExtensionApp):
                     f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)/channel",
                     terminal_socket.TerminalSocketHandler,
                 ),
+                (f"{API}/runs", runs.RunsHandler),
+                (f"{API}/runs/{run}", runs.RunHandler),
+                (f"{API}/runs/{run}/rerun", runs.RerunHandler),
+                (
+                    f"{API}/runs/{run}/compare/(?P<other_id>[0-9a-f]+)",
+                    runs.CompareHandler,
+                ),
+                (f"{API}/runs/{run}/events", runs.RunEventsHandler),
             ]
         )
 

@@ -12,6 +12,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from ..gateway.batch import RunNotFound
 from ..gateway.errors import (
     AuthenticationFailed,
     HostKeyError,
@@ -31,6 +32,7 @@ KEY_SCHEME = "workbench-key"
 _STATUS = (
     (InstanceNotFound, 404),
     (TerminalNotFound, 404),
+    (RunNotFound, 404),
     (AuthenticationFailed, 401),
     (NetworkRefused, 403),
     (HostKeyError, 409),

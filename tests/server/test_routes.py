@@ -191,6 +191,8 @@ def _routes() -> list[tuple[str, list[str]]]:
             pattern.replace("(?P<name>[^/]+)", "real")
             .replace("(?P<challenge>[0-9a-f]+)", "abc")
             .replace("(?P<terminal_id>[0-9a-f]+)", "abc")
+            .replace("(?P<run_id>[0-9a-f]+)", "abc")
+            .replace("(?P<other_id>[0-9a-f]+)", "abd")
         )
         methods = [
             m
@@ -213,7 +215,7 @@ async def test_every_route_refuses_requests_without_credentials(
         allow_unauthenticated
     )
     routes = _routes()
-    assert len(routes) == 8
+    assert len(routes) == 13
 
     for path, methods in routes:
         assert methods, path
