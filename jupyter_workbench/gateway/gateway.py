@@ -15,10 +15,16 @@ from typing import Any
 
 from .batch import BatchRun, RunOptions, RunRegistry
 from .access import Access, AccessConfig
-from .connect import Connector, LoginChallenge
+from .connect import Attempt, Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
-from .errors import HostKeyError, NotLoggedIn, TerminalNotFound, WorkbenchError
+from .errors import (
+    HostKeyError,
+    NotLoggedIn,
+    SSHError,
+    TerminalNotFound,
+    WorkbenchError,
+)
 from .files import RemoteFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
@@ -81,6 +87,7 @@ class Gateway:
             handshake_timeout=config.handshake_timeout,
             keepalive_interval=config.keepalive_interval,
         )
+        self._connector = connector
         self.pool = ConnectionPool(
             inventory,
             connector,
@@ -303,6 +310,7 @@ class Gateway:
             *login_user*).
         """
         instance = self.inventory.get(name)
+        self.authorize(principal, LOGIN, name)
         login = self.pool.login_for(principal, instance.name, login_user)
         if login is None:
             as_user = f" as {login_user}" if login_user else ""
@@ -469,6 +477,119 @@ class Gateway:
         if key not in self._files:
             self._files[key] = RemoteFiles(self.pool, principal, instance.name)
         return self._files[key]
+
+    # -- gateway key ------------------------------------------------------
+
+    def gateway_key_status(self) -> dict[str, Any]:
+        """Return whether the gateway key exists, its fingerprint and public key."""
+        key = self.access.gateway_key
+        exists = key.exists()
+        return {
+            "exists": exists,
+            "fingerprint": key.fingerprint() if exists else None,
+            "public_key": key.public_line() if exists else None,
+        }
+
+    def create_gateway_key(
+        self, principal: str, *, rotate: bool = False
+    ) -> dict[str, Any]:
+        """Create the gateway key (an administrator only), or replace it.
+
+        Raises
+        ------
+        AdminRequired
+            When *principal* is not an administrator.
+        """
+        what = "rotate the gateway key" if rotate else "create the gateway key"
+        self.access.require_admin(principal, what)
+        key = self.access.gateway_key
+        created = not key.exists()
+        fingerprint_ = key.rotate() if rotate else key.create()
+        if rotate or created:
+            self.access.audit.record(
+                "gateway_key_rotated" if rotate else "gateway_key_created",
+                principal=principal,
+                fingerprint=fingerprint_,
+            )
+        return self.gateway_key_status()
+
+    async def authorize_instance(
+        self, principal: str, name: str, credentials: Credentials
+    ) -> dict[str, Any]:
+        """Install the gateway's public key for a user of *name*.
+
+        Logs in once with *credentials* (a password the administrator gives,
+        used for this login only), replaces any earlier gateway key in that
+        user's ``~/.ssh/authorized_keys`` and adds the current one.
+
+        Raises
+        ------
+        AdminRequired
+            When *principal* is not an administrator.
+        GatewayKeyMissing
+            When the gateway key has not been created.
+        WorkbenchError
+            As `login` (host key, authentication, network), or `SSHError`
+            when the remote command fails.
+        """
+        self.access.require_admin(principal, "authorize instances for the gateway key")
+        instance = self.inventory.get(name)
+        self.authorize(principal, LOGIN, name)
+        command = self.access.gateway_key.install_command()
+        if instance.jump:
+            # TODO(gateway-key): reuse the jump host's pooled connection.
+            raise WorkbenchError(
+                f"{name} is reached through {instance.jump}: authorizing instances "
+                "behind a jump host is not supported yet; install the public key "
+                "(GET gateway-key) by hand",
+                instance=name,
+            )
+        attempt = Attempt(credentials)
+        try:
+            conn, _client = await self._connector.open(
+                instance, attempt, self.known_hosts(principal)
+            )
+        except HostKeyError:
+            if attempt.presented_key is not None:
+                where = (principal, instance.host, instance.port)
+                self.pool.host_key_attempts[where] = attempt.presented_key
+            raise
+        try:
+            result = await conn.run(command, check=False)
+        finally:
+            conn.close()
+            await conn.wait_closed()
+        ok = result.exit_status == 0
+        self.access.audit.record(
+            "gateway_key_authorized",
+            principal=principal,
+            instance=name,
+            outcome="ok" if ok else "failed",
+            login_user=credentials.username,
+            fingerprint=self.access.gateway_key.fingerprint(),
+        )
+        if not ok:
+            raise SSHError(
+                f"Installing the gateway key for {credentials.username} on {name} "
+                f"failed with status {result.exit_status}: {str(result.stderr).strip()}",
+                instance=name,
+            )
+        return {
+            "instance": name,
+            "username": credentials.username,
+            **self.gateway_key_status(),
+        }
+
+    def gateway_key_credentials(self, username: str) -> Credentials:
+        """Return credentials that log in as *username* with the gateway key.
+
+        Raises
+        ------
+        GatewayKeyMissing
+            When the gateway key has not been created.
+        """
+        key = self.access.gateway_key.private_key()
+        return Credentials(username, private_key=key.export_private_key().decode())
 
     # -- helpers ----------------------------------------------------------
 

@@ -14,6 +14,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
+from ..gateway.access import AccessConfig
 from ..gateway.demo import DemoInstance
 from ..gateway.gateway import DemoLogin, Gateway, GatewayConfig
 from ..gateway.inventory import (
@@ -24,7 +25,8 @@ from ..gateway.inventory import (
     load_ssh_config,
 )
 from ..gateway.network import DEFAULT_ALLOW, DEFAULT_DENY
-from . import handlers, runs, terminal_socket
+from ..gateway.policy import parse_groups, parse_policies
+from . import access_handlers, handlers, runs, terminal_socket
 
 API = "workbench/api/v1"
 DEMO_NAME = "demo"
@@ -111,6 +113,41 @@ class WorkbenchApp(ExtensionApp):
         config=True,
         help="Where per-user known_hosts files live (default: the Jupyter data dir).",
     )
+    policies = List(
+        Dict(),
+        config=True,
+        help="Access policies, each {'name', 'document', 'users', 'groups'} where "
+        "'document' is a RAM-style policy document; see docs/api.md. With no "
+        "policy and no policy_file, every user may do everything.",
+    )
+    policy_file = Unicode(
+        "",
+        config=True,
+        help="A JSON file {'policies': [...], 'groups': {...}} of access policies, "
+        "re-read when it changes; while it is invalid every action is denied.",
+    )
+    groups = Dict(
+        config=True,
+        help="Group memberships for policies: {'group': ['user', ...]}, added to "
+        "the groups the identity provider (JupyterHub) reports.",
+    )
+    admin_users = List(
+        Unicode(),
+        config=True,
+        help="Users who may create, rotate and install the gateway key and see "
+        "everybody's recordings and policy decisions (the server's owner is one in "
+        "owner mode).",
+    )
+    audit_log = Unicode(
+        "",
+        config=True,
+        help="The audit log file, JSON lines (default: audit.jsonl in the data dir).",
+    )
+    record_terminals = Bool(
+        False,
+        config=True,
+        help="Record terminal output in asciicast v2 files under the data dir.",
+    )
 
     gateway: Gateway
     demo_instance: DemoInstance | None = None
@@ -134,6 +171,7 @@ class WorkbenchApp(ExtensionApp):
             channels_per_connection=self.channels_per_connection,
             idle_timeout=self.idle_timeout,
             scrollback=self.scrollback,
+            access=self._access_config(),
         )
         self.gateway = Gateway(inventory, config)
         self.kernel_key = secrets.token_urlsafe(32)
@@ -168,6 +206,7 @@ class WorkbenchApp(ExtensionApp):
                     f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)/channel",
                     terminal_socket.TerminalSocketHandler,
                 ),
+                *access_handlers.routes(API),
                 (f"{API}/runs", runs.RunsHandler),
                 (f"{API}/runs/{run}", runs.RunHandler),
                 (f"{API}/runs/{run}/rerun", runs.RerunHandler),
@@ -230,6 +269,19 @@ class WorkbenchApp(ExtensionApp):
         url = url_path_join(f"{scheme}://{host}:{serverapp.port}", serverapp.base_url)
         os.environ["JUPYTER_WORKBENCH_URL"] = url
         os.environ["JUPYTER_WORKBENCH_KEY"] = self.kernel_key
+
+    def _access_config(self) -> AccessConfig:
+        owner = self._owner()
+        return AccessConfig(
+            policies=parse_policies(self.policies, where="WorkbenchApp.policies"),
+            policy_file=Path(self.policy_file).expanduser()
+            if self.policy_file
+            else None,
+            groups=parse_groups(self.groups, where="WorkbenchApp.groups"),
+            admins={*self.admin_users, *([owner] if owner else [])},
+            audit_file=Path(self.audit_log).expanduser() if self.audit_log else None,
+            record_terminals=self.record_terminals,
+        )
 
     def _owner(self) -> str | None:
         mode = self.principal_mode

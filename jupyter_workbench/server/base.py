@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import urllib.parse
 from typing import Any
 
 from jupyter_server.auth.identity import User
@@ -13,25 +14,37 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..gateway.batch import RunNotFound
+from ..gateway.audit import Origin, current_origin
 from ..gateway.errors import (
+    AdminRequired,
     AuthenticationFailed,
     HostKeyError,
     InstanceNotFound,
     NetworkRefused,
     NotLoggedIn,
+    PolicyDenied,
     SSHError,
     TerminalNotFound,
     Unreachable,
     WorkbenchError,
 )
 from ..gateway.gateway import Gateway
+from ..gateway.gatewaykey import GatewayKeyMissing
+from ..gateway.recording import RecordingNotFound
 
 AUTH_RESOURCE = "workbench"
 KEY_SCHEME = "workbench-key"
+#: Headers a kernel client sends to say which notebook and cell acted.
+NOTEBOOK_HEADER = "X-Workbench-Notebook"
+CELL_HEADER = "X-Workbench-Cell"
 
 _STATUS = (
     (InstanceNotFound, 404),
     (TerminalNotFound, 404),
+    (RecordingNotFound, 404),
+    (PolicyDenied, 403),
+    (AdminRequired, 403),
+    (GatewayKeyMissing, 409),
     (RunNotFound, 404),
     (AuthenticationFailed, 401),
     (NetworkRefused, 403),
@@ -64,10 +77,27 @@ class WorkbenchMixin(ExtensionHandlerMixin):
 
     @property
     def principal(self) -> str:
-        """Name whose logins and terminals this request may use."""
+        """Name whose logins and terminals this request may use.
+
+        The first use in a request also tells the gateway the user's groups
+        (for policies) and where the request came from (for the audit log).
+        """
         user: User = self.current_user  # type: ignore[attr-defined]
         owner: str | None = self.settings.get("workbench_owner")
-        return owner if owner is not None else user.username
+        name = owner if owner is not None else user.username
+        if not getattr(self, "_workbench_identified", False):
+            self._workbench_identified = True
+            self.gateway.access.set_groups(name, user_groups(user))
+            current_origin.set(self._origin())
+        return name
+
+    def _origin(self) -> Origin:
+        headers = self.request.headers
+        return Origin(
+            client=self.request.remote_ip,
+            notebook=_header_text(headers.get(NOTEBOOK_HEADER)),
+            cell=_header_text(headers.get(CELL_HEADER)),
+        )
 
     def kernel_key_user(self) -> User | None:
         """Return the owner when the request carries the server's kernel key."""
@@ -81,6 +111,31 @@ class WorkbenchMixin(ExtensionHandlerMixin):
             "JUPYTERHUB_USER", ""
         )
         return User(username=name or "owner", name=name or "owner")
+
+
+def user_groups(user: Any) -> list[str]:
+    """Return the groups a Jupyter identity carries.
+
+    jupyter-server's `User` has no groups; an identity provider may add a
+    ``groups`` attribute, and JupyterHub's single-user server keeps the hub's
+    user model (with its ``groups``) in ``hub_user``.
+    """
+    groups = getattr(user, "groups", None)
+    if groups is None:
+        hub_user = getattr(user, "hub_user", None)
+        groups = hub_user.get("groups") if isinstance(hub_user, dict) else None
+    if not isinstance(groups, (list, tuple, set, frozenset)):
+        return []
+    return [g for g in groups if isinstance(g, str)]
+
+
+def _header_text(value: str | None) -> str | None:
+    # Informational only (any client may send it): keep it short and printable.
+    if not value:
+        return None
+    # Kernel clients percent-encode it: header values are Latin-1 only.
+    text = urllib.parse.unquote(value)
+    return "".join(c for c in text if c.isprintable())[:1024] or None
 
 
 class WorkbenchHandler(WorkbenchMixin, APIHandler):

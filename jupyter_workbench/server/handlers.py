@@ -39,7 +39,12 @@ class LoginHandler(WorkbenchHandler):
                 raise web.HTTPError(400, reason="'responses' must be a list of strings")
             outcome = await self.gateway.respond(self.principal, challenge, responses)
         else:
-            outcome = await self.gateway.login(self.principal, name, _credentials(body))
+            credentials = (
+                self.gateway.gateway_key_credentials(_username(body))
+                if body.get("gateway_key") is True
+                else _credentials(body)
+            )
+            outcome = await self.gateway.login(self.principal, name, credentials)
         self.reply(self._outcome(outcome))
 
     @web.authenticated
@@ -148,6 +153,13 @@ class TerminalHandler(WorkbenchHandler):
         await session.close("Terminal closed by the user")
         self.set_status(204)
         self.finish()
+
+
+def _username(body: dict[str, Any]) -> str:
+    username = body.get("username")
+    if not isinstance(username, str) or not username.strip():
+        raise web.HTTPError(400, reason="'username' is required")
+    return username.strip()
 
 
 def _credentials(body: dict[str, Any]) -> Credentials | None:

@@ -17,7 +17,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..gateway.errors import WorkbenchError
+from ..gateway.errors import PolicyDenied, WorkbenchError
 from ..gateway.terminals import Message, TerminalSession
 from .base import WorkbenchMixin
 
@@ -57,7 +57,9 @@ class TerminalSocketHandler(
         if not allowed:
             raise web.HTTPError(403, reason="Not authorized")
         try:
-            self.session = self.gateway.terminal(self.principal, terminal_id)
+            self.session = self.gateway.attach_terminal(self.principal, terminal_id)
+        except PolicyDenied as exc:
+            raise web.HTTPError(403, reason=exc.message) from None
         except WorkbenchError as exc:
             raise web.HTTPError(404, reason=exc.message) from None
         await super().get(terminal_id)

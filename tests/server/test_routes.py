@@ -215,7 +215,7 @@ async def test_every_route_refuses_requests_without_credentials(
         allow_unauthenticated
     )
     routes = _routes()
-    assert len(routes) == 13
+    assert len(routes) == 18
 
     for path, methods in routes:
         assert methods, path
