@@ -31,6 +31,7 @@ from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
 from .policy import LOGIN, Decision
 from .pool import ConnectionPool, Login
+from .system import CHANGE_ACTION, READ_ACTION, RemoteShell, SystemManager
 from .targets import select
 from .terminals import TerminalSession
 
@@ -96,6 +97,8 @@ class Gateway:
             idle_timeout=config.idle_timeout,
         )
         self._terminals: dict[str, TerminalSession] = {}
+        self._system_shells: dict[tuple[str, str, str], tuple[Login, RemoteShell]] = {}
+        self._sudo_passwords: dict[tuple[str, str, str], str] = {}
         self._files: dict[tuple[str, str], RemoteFiles] = {}
         self.access = Access(config.access, config.data_dir)
         self._files: dict[tuple[str, str], RemoteFiles] = {}
@@ -590,6 +593,100 @@ class Gateway:
         """
         key = self.access.gateway_key.private_key()
         return Credentials(username, private_key=key.export_private_key().decode())
+
+    # -- system management ------------------------------------------------
+
+    def system(
+        self,
+        principal: str,
+        name: str,
+        *,
+        login_user: str | None = None,
+        sudo_password: str | None = None,
+    ) -> SystemManager:
+        """Return users, logons and services of *name* through the principal's login.
+
+        Reading needs the LoginInstance action; every change is checked
+        against ManageSystem first and written to the audit log after.
+        The sudo password is, in order: *sudo_password*, the one set with
+        `set_sudo_password`, the login's own password.
+
+        Raises
+        ------
+        NotLoggedIn
+            When the principal has not logged in to the instance.
+        PolicyDenied
+            When the policies do not allow LoginInstance on it.
+        """
+        instance = self.inventory.get(name)
+        self.authorize(principal, READ_ACTION, instance.name)
+        login = self.pool.login_for(principal, instance.name, login_user)
+        if login is None:
+            raise NotLoggedIn(
+                f"Log in to {instance.name} before managing its system",
+                instance=instance.name,
+            )
+        password = (
+            sudo_password
+            or self._sudo_passwords.get(login.key)
+            or login.credentials.password
+        )
+        cached = self._system_shells.get(login.key)
+        if cached is None or cached[0] is not login or sudo_password is not None:
+            shell = RemoteShell(
+                self.pool,
+                principal,
+                instance.name,
+                login_user=login.credentials.username,
+                sudo_password=password,
+            )
+            self._system_shells[login.key] = (login, shell)
+        else:
+            shell = cached[1]
+
+        async def before(action: str, details: dict[str, Any]) -> None:
+            self.authorize(principal, CHANGE_ACTION, instance.name)
+
+        async def after(action: str, details: dict[str, Any], outcome: str) -> None:
+            self.access.audit.record(
+                "system_change",
+                principal=principal,
+                instance=instance.name,
+                outcome=outcome,
+                action=action,
+                login_user=login.credentials.username,
+                **details,
+            )
+
+        return SystemManager(shell, before_change=before, after_change=after)
+
+    def set_sudo_password(
+        self,
+        principal: str,
+        name: str,
+        password: str | None,
+        *,
+        login_user: str | None = None,
+    ) -> None:
+        """Hold (in memory only) the sudo password for the principal's login; None forgets.
+
+        Raises
+        ------
+        NotLoggedIn
+            When the principal has not logged in to the instance.
+        """
+        instance = self.inventory.get(name)
+        login = self.pool.login_for(principal, instance.name, login_user)
+        if login is None:
+            raise NotLoggedIn(
+                f"Log in to {instance.name} before giving a sudo password",
+                instance=instance.name,
+            )
+        self._system_shells.pop(login.key, None)
+        if password is None:
+            self._sudo_passwords.pop(login.key, None)
+        else:
+            self._sudo_passwords[login.key] = password
 
     # -- helpers ----------------------------------------------------------
 

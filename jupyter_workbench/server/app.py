@@ -26,7 +26,8 @@ from ..gateway.inventory import (
 )
 from ..gateway.network import DEFAULT_ALLOW, DEFAULT_DENY
 from ..gateway.policy import parse_groups, parse_policies
-from . import access_handlers, handlers, runs, terminal_socket
+from ..gateway.rdp import SECURITY_MODES, RDPConfig, RDPService
+from . import access_handlers, handlers, rdp, rdp_tunnel, runs, terminal_socket
 
 API = "workbench/api/v1"
 DEMO_NAME = "demo"
@@ -149,6 +150,40 @@ class WorkbenchApp(ExtensionApp):
         help="Record terminal output in asciicast v2 files under the data dir.",
     )
 
+    guacd_host = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="Where guacd (Apache Guacamole's proxy daemon) listens, for remote "
+        "desktops to RDP instances.",
+    )
+    guacd_port = Int(4822, config=True, help="guacd's TCP port.")
+    rdp_security = Enum(
+        list(SECURITY_MODES),
+        "any",
+        config=True,
+        help="RDP security mode guacd negotiates: any, nla, nla-ext, tls, "
+        "vmconnect or rdp.",
+    )
+    rdp_ignore_cert = Bool(
+        True,
+        config=True,
+        help="Accept the RDP server's certificate without checking it (Windows "
+        "servers usually present a self-signed one).",
+    )
+    guacamole_url = Unicode(
+        "",
+        config=True,
+        help="A Guacamole web app with the encrypted JSON auth extension, e.g. "
+        "'https://guac.example.com/guacamole'. When set, remote desktops open in "
+        "that app instead of through guacd directly.",
+    )
+    guacamole_json_secret = Unicode(
+        "",
+        config=True,
+        help="The web app's json-secret-key (32 hexadecimal digits), used to sign "
+        "and encrypt the sign-in JSON. Keep it out of shared config files.",
+    )
+
     gateway: Gateway
     demo_instance: DemoInstance | None = None
 
@@ -174,11 +209,26 @@ class WorkbenchApp(ExtensionApp):
             access=self._access_config(),
         )
         self.gateway = Gateway(inventory, config)
+        self.rdp = RDPService(
+            inventory,
+            self.gateway.rules,
+            RDPConfig(
+                guacd_host=self.guacd_host,
+                guacd_port=self.guacd_port,
+                connect_timeout=self.connect_timeout,
+                security=self.rdp_security,
+                ignore_cert=self.rdp_ignore_cert,
+            ),
+            authorize=self._rdp_authorizer(),
+        )
         self.kernel_key = secrets.token_urlsafe(32)
         self.settings.update(
             workbench_gateway=self.gateway,
             workbench_kernel_key=self.kernel_key,
             workbench_owner=self._owner(),
+            workbench_rdp=self.rdp,
+            workbench_guacamole_url=self.guacamole_url,
+            workbench_guacamole_json_secret=self.guacamole_json_secret,
         )
         self.log.info(
             "Workbench: %d instances; known_hosts under %s", len(inventory), data_dir
@@ -215,6 +265,12 @@ class WorkbenchApp(ExtensionApp):
                     runs.CompareHandler,
                 ),
                 (f"{API}/runs/{run}/events", runs.RunEventsHandler),
+                (f"{API}/rdp", rdp.RDPSessionsHandler),
+                (
+                    f"{API}/rdp/(?P<session_id>[0-9a-f]+)/tunnel",
+                    rdp_tunnel.RDPTunnelHandler,
+                ),
+                (r"workbench/static/(?P<path>[A-Za-z0-9_.-]+)", rdp.StaticPageHandler),
             ]
         )
 
@@ -270,13 +326,31 @@ class WorkbenchApp(ExtensionApp):
         os.environ["JUPYTER_WORKBENCH_URL"] = url
         os.environ["JUPYTER_WORKBENCH_KEY"] = self.kernel_key
 
+    def _rdp_authorizer(self) -> Any:
+        # The gateway's policy check (access policies) takes an instance name.
+        authorize = getattr(self.gateway, "authorize", None)
+        if authorize is None:
+            return None
+        return lambda principal, action, instance: authorize(
+            principal, action, instance.name
+        )
+
     def _access_config(self) -> AccessConfig:
         owner = self._owner()
         return AccessConfig(
             policies=parse_policies(self.policies, where="WorkbenchApp.policies"),
-            policy_file=Path(self.policy_file).expanduser()
-            if self.policy_file
-            else None,
+            policy_file=Path(self.policy_file).expanduser() if self.policy_file else None,
+            groups=parse_groups(self.groups, where="WorkbenchApp.groups"),
+            admins={*self.admin_users, *([owner] if owner else [])},
+            audit_file=Path(self.audit_log).expanduser() if self.audit_log else None,
+            record_terminals=self.record_terminals,
+        )
+
+    def _access_config(self) -> AccessConfig:
+        owner = self._owner()
+        return AccessConfig(
+            policies=parse_policies(self.policies, where="WorkbenchApp.policies"),
+            policy_file=Path(self.policy_file).expanduser() if self.policy_file else None,
             groups=parse_groups(self.groups, where="WorkbenchApp.groups"),
             admins={*self.admin_users, *([owner] if owner else [])},
             audit_file=Path(self.audit_log).expanduser() if self.audit_log else None,

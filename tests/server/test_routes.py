@@ -193,6 +193,8 @@ def _routes() -> list[tuple[str, list[str]]]:
             .replace("(?P<terminal_id>[0-9a-f]+)", "abc")
             .replace("(?P<run_id>[0-9a-f]+)", "abc")
             .replace("(?P<other_id>[0-9a-f]+)", "abd")
+            .replace("(?P<session_id>[0-9a-f]+)", "abc")
+            .replace("(?P<path>[A-Za-z0-9_.-]+)", "rdp.html")
         )
         methods = [
             m
@@ -215,7 +217,7 @@ async def test_every_route_refuses_requests_without_credentials(
         allow_unauthenticated
     )
     routes = _routes()
-    assert len(routes) == 18
+    assert len(routes) == 21
 
     for path, methods in routes:
         assert methods, path
