@@ -343,11 +343,25 @@ def test_attachments_are_checked():
         parse_policies([{"name": "a", "user": ["x"], "document": ALLOW_ALL}], where="t")
 
 
-def test_no_policies_allow_everything_and_say_so(caplog):
+@pytest.fixture
+def policy_log(caplog):
+    """Capture the policy module's log even after a server test re-parented it."""
+    logger = logging.getLogger("jupyter_workbench.gateway.policy")
+    logger.addHandler(caplog.handler)
+    old = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the handler is attached here; once is enough
+    yield caplog
+    logger.setLevel(old[0])
+    logger.propagate = old[1]
+    logger.removeHandler(caplog.handler)
+
+
+def test_no_policies_allow_everything_and_say_so(policy_log):
+    caplog = policy_log
     store = PolicyStore()
-    with caplog.at_level(logging.INFO, logger="jupyter_workbench"):
-        assert store.decide("anyone", (), LOGIN, inst("i-1")).allowed
-        assert store.decide("anyone", (), UPLOAD_FILE, inst("i-1")).allowed
+    assert store.decide("anyone", (), LOGIN, inst("i-1")).allowed
+    assert store.decide("anyone", (), UPLOAD_FILE, inst("i-1")).allowed
     lines = [r for r in caplog.records if "No access policy" in r.getMessage()]
     assert len(lines) == 1
 
@@ -369,7 +383,8 @@ def write_policy_file(path: Path, data: object) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
 
-def test_policy_file_is_reread_when_it_changes(tmp_path, caplog):
+def test_policy_file_is_reread_when_it_changes(tmp_path, policy_log):
+    caplog = policy_log
     path = tmp_path / "policies.json"
     write_policy_file(
         path,
@@ -393,11 +408,10 @@ def test_policy_file_is_reread_when_it_changes(tmp_path, caplog):
     assert not store.decide("alice", (), LOGIN, inst("i-1")).allowed
 
     # A broken file denies everything; it never falls back to the old rules.
-    with caplog.at_level(logging.ERROR, logger="jupyter_workbench"):
-        write_policy_file(
-            path, '{"policies": [{"name": "ops", "document": {"Version": "1"}}]}'
-        )
-        decision = store.decide("bob", (), LOGIN, inst("i-1"))
+    write_policy_file(
+        path, '{"policies": [{"name": "ops", "document": {"Version": "1"}}]}'
+    )
+    decision = store.decide("bob", (), LOGIN, inst("i-1"))
     assert not decision.allowed
     assert (
         "policy file is invalid" in decision.reason and "Statement" in decision.reason
