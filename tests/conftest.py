@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from guacd_standin import GuacdStandIn
 from sshd import (
     LocalUser,
     SetupError,
@@ -119,3 +120,11 @@ def closed_port() -> Iterator[int]:
     sock = hold_closed_port()
     yield int(sock.getsockname()[1])
     sock.close()
+
+
+@pytest.fixture
+def guacd() -> Iterator[GuacdStandIn]:
+    """A stand-in guacd on 127.0.0.1 (guacd itself is not packaged here)."""
+    server = GuacdStandIn().start()
+    yield server
+    server.stop()

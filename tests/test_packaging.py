@@ -107,3 +107,12 @@ def test_wheel_holds_one_copy_of_the_labextension(wheel: zipfile.ZipFile) -> Non
     ]
 
     assert inside_package == []
+
+
+def test_wheel_ships_the_remote_desktop_page(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+
+    for page in ("rdp.html", "rdp.js", "rdp.css", "guacamole-common.js"):
+        assert f"jupyter_workbench/static/{page}" in names, page
+    library = wheel.read("jupyter_workbench/static/guacamole-common.js")
+    assert b"export default Guacamole" in library
