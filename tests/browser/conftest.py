@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from labserver import ARTIFACTS, LabServer
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sshd import SSHServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -21,6 +21,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+# JupyterLab restores its workspace and reattaches terminals after a reload;
+# on a loaded two-core machine that can take longer than Playwright's 5 s.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(autouse=True)
