@@ -154,23 +154,27 @@ def parse_lastlog(text: str) -> dict[str, tuple[datetime, str | None]]:
     if not lines or not lines[0].startswith("Username"):
         return {}
     header = lines[0]
-    port_at, from_at, latest_at = (
-        header.find("Port"),
-        header.find("From"),
-        header.find("Latest"),
-    )
+    port_at, from_at = header.find("Port"), header.find("From")
     found: dict[str, tuple[datetime, str | None]] = {}
     for line in lines[1:]:
         if "**Never logged in**" in line or not line.strip():
             continue
         name = line.split()[0]
+        date = _LASTLOG_DATE.search(line)
+        if date is None:
+            continue
         # A user name longer than its column pushes the rest to the right.
         shift = max(0, len(name) - port_at + 1)
-        source = line[from_at + shift : latest_at + shift].strip() or None
-        when = _parse_lastlog_time(line[latest_at + shift :].strip())
+        source = line[from_at + shift : date.start()].strip() or None
+        when = _parse_lastlog_time(date.group())
         if when is not None:
             found[name] = (when, source)
     return found
+
+
+_LASTLOG_DATE = re.compile(
+    r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [+-]\d{4} \d{4}\s*$"
+)
 
 
 def _parse_lastlog_time(text: str) -> datetime | None:
@@ -320,6 +324,17 @@ def _apply_rest(record: LogonRecord, rest: str, *, now: datetime | None) -> None
         tail = rest[1:].strip()
         if tail in ("down", "crash"):
             record.ended = tail
+        elif re.fullmatch(r"\d\d:\d\d", tail):
+            # Plain `last` gives only the time of day of the end.
+            end = record.start.replace(
+                hour=int(tail[:2]), minute=int(tail[3:]), second=0, microsecond=0
+            )
+            record.end = (
+                end
+                if end >= record.start.replace(second=0)
+                else end + timedelta(days=1)
+            )
+            record.ended = "logout"
         else:
             record.end = parse_when(tail, now=now, after=record.start)
             record.ended = "logout" if record.end is not None else None
@@ -375,7 +390,8 @@ def parse_who(text: str) -> list[CurrentSession]:
     pattern = re.compile(
         r"^(?P<user>\S+)\s+(?P<tty>\S+)\s+"
         r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d)"
-        r"(?:\s+(?P<idle>\S+))?(?:\s+(?P<pid>\d+))?\s*(?:\((?P<host>[^)]*)\))?\s*$"
+        r"(?:\s+(?P<idle>\d+:\d\d|\.|old))?(?:\s+(?P<pid>\d+))?"
+        r"\s*(?:\((?P<host>[^)]*)\))?\s*$"
     )
     for line in text.splitlines():
         match = pattern.match(line.strip())

@@ -1,0 +1,427 @@
+"""The system parsers on captured (Debian) and documented (Ubuntu, Rocky, Alpine) output.
+
+See tests/system_samples/README.md for where each sample came from: only
+the ``debian12_*`` files are real captures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from jupyter_workbench.gateway.system import commands
+from jupyter_workbench.gateway.system.detect import parse_facts
+from jupyter_workbench.gateway.system.errors import SystemInputError, ToolMissing
+from jupyter_workbench.gateway.system.logons import LogonFilter
+from jupyter_workbench.gateway.system.parsers import (
+    build_users,
+    merge_units,
+    parse_auth_log,
+    parse_group,
+    parse_last,
+    parse_lastlog,
+    parse_openrc,
+    parse_passwd,
+    parse_service_status_all,
+    parse_shadow,
+    parse_sudoers,
+    parse_systemctl_units,
+    parse_sysv,
+    parse_unit_files,
+    parse_who,
+)
+
+SAMPLES = Path(__file__).parent.parent / "system_samples"
+LONG = "wbt-capture-long-user-name-01"
+UTC = timezone.utc
+
+
+def sample(name: str) -> str:
+    """Return a sample's text without its ``#@`` provenance header."""
+    lines = (SAMPLES / name).read_text().splitlines(keepends=True)
+    while lines and lines[0].startswith("#@"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def test_every_sample_states_its_provenance():
+    for path in SAMPLES.iterdir():
+        if path.suffix == ".txt":
+            first = path.read_text().splitlines()[0]
+            assert first.startswith("#@ Captured") or "NOT captured" in first, path.name
+
+
+# -- last / lastb ---------------------------------------------------------
+
+
+def test_debian_last_iso_capture():
+    records = parse_last(sample("debian12_last_iso.txt"))
+
+    assert [r.user for r in records] == [LONG] * 3  # 29 characters, not cut
+    now, v6, done = records
+    assert now.still_logged_in and now.source == "127.0.0.1" and now.end is None
+    assert v6.source == "::1"
+    assert done.ended == "logout" and done.terminal == "pts/0"
+    assert done.start == datetime(2026, 12, 4, 16, 49, 17, tzinfo=UTC)
+    assert done.end == datetime(2026, 12, 4, 16, 49, 18, tzinfo=UTC)
+    assert done.duration == 1.0
+
+
+def test_debian_last_full_and_plain_agree_with_iso():
+    iso = parse_last(sample("debian12_last_iso.txt"))
+    full = parse_last(sample("debian12_last_full.txt"))
+    plain = parse_last(sample("debian12_last_plain.txt"), now=datetime(2026, 12, 5))
+
+    assert [r.start.replace(tzinfo=None) for r in full] == [
+        r.start.replace(tzinfo=None) for r in iso
+    ]
+    assert [r.source for r in full] == [r.source for r in iso]
+    # Plain last has no seconds and no year: minutes and the reference year.
+    assert [r.start for r in plain] == [
+        r.start.replace(tzinfo=None, second=0) for r in iso
+    ]
+    assert plain[2].ended == "logout" and plain[2].end == datetime(2026, 12, 4, 16, 49)
+
+
+def test_debian_lastb_capture_is_failed_logins():
+    records = parse_last(sample("debian12_lastb_iso.txt"), failed=True)
+
+    assert [(r.kind, r.terminal, r.source) for r in records] == [
+        ("failed", "ssh:notty", "::1"),
+        ("failed", "ssh:notty", "127.0.0.1"),
+    ]
+    assert all(r.origin == "btmp" and r.user == LONG for r in records)
+
+
+def test_ubuntu_last_with_reboots_shutdowns_ipv6_down_and_crash():
+    records = parse_last(sample("ubuntu2204_last_iso.txt"))
+    by_kind: dict[str, list] = {}
+    for record in records:
+        by_kind.setdefault(record.kind, []).append(record)
+
+    assert len(records) == 9
+    first = records[0]
+    assert first.user == "ubuntu-operations-engineer-2024"
+    assert first.source == "2001:db8:85a3::8a2e:370:7334" and first.still_logged_in
+    reboot_now, reboot_then = by_kind["reboot"]
+    assert reboot_now.still_logged_in and reboot_now.source is None
+    assert reboot_then.end - reboot_then.start == timedelta(
+        days=1, hours=13, minutes=28, seconds=59
+    )
+    assert by_kind["shutdown"][0].terminal == "system down"
+    assert by_kind["runlevel"][0].terminal == "(to lvl 5)"
+    down = next(r for r in records if r.ended == "down")
+    assert (
+        down.source == "fe80::1ff:fe23:4567:890a"
+        and down.duration == 5 * 3600 + 49 * 60
+    )
+    crash = next(r for r in records if r.ended == "crash")
+    assert crash.source is None and crash.duration == 86400 + 12 * 3600 + 59 * 60
+    gone = next(r for r in records if r.ended == "gone")
+    assert gone.source == "198.51.100.23" and gone.end is None
+
+
+def test_rocky_last_full_and_lastb():
+    records = parse_last(sample("rocky9_last_full.txt"))
+    failed = parse_last(sample("rocky9_lastb_full.txt"), failed=True)
+
+    assert records[0].user == "admin-with-a-rather-long-name"
+    assert records[0].end - records[0].start == timedelta(hours=2, minutes=2, seconds=2)
+    assert [r.kind for r in records] == [
+        "login",
+        "login",
+        "reboot",
+        "shutdown",
+        "login",
+    ]
+    assert records[4].source == "2001:db8::42"
+    assert [(r.user, r.source) for r in failed] == [
+        ("oracle", "2001:db8:dead:beef::1"),
+        ("admin", "192.0.2.99"),
+    ]
+
+
+def test_busybox_last_without_year_or_end():
+    records = parse_last(sample("alpine319_busybox_last.txt"), now=datetime(2024, 3, 6))
+
+    assert [(r.user, r.terminal, r.source) for r in records] == [
+        ("alpine", "pts/0", "192.0.2.10"),
+        ("alpine", "pts/1", "2001:db8::10"),
+        ("root", "tty1", None),
+        ("reboot", "system boot", None),
+    ]
+    assert records[0].start == datetime(2024, 3, 5, 14, 2)
+    assert records[3].kind == "reboot"
+    # In January, a March date is from the year before.
+    early = parse_last(sample("alpine319_busybox_last.txt"), now=datetime(2025, 1, 2))
+    assert early[0].start.year == 2024
+
+
+def test_logon_filters_by_user_source_network_and_time():
+    records = parse_last(sample("ubuntu2204_last_iso.txt"))
+
+    assert {r.user for r in records if LogonFilter(user="deploy").keep(r)} == {"deploy"}
+    v6 = [r for r in records if LogonFilter(source="2001:db8::/32").keep(r)]
+    assert [r.user for r in v6] == ["ubuntu-operations-engineer-2024"]
+    exact = [r for r in records if LogonFilter(source="203.0.113.7").keep(r)]
+    assert len(exact) == 1
+    since = datetime(2024, 3, 11, tzinfo=UTC)
+    assert all(r.start >= since for r in records if LogonFilter(since=since).keep(r))
+    until = LogonFilter(until=datetime(2024, 3, 9, 23, 59, tzinfo=UTC))
+    assert len([r for r in records if until.keep(r)]) == 3
+
+
+def test_who_and_auth_log():
+    assert parse_who(sample("debian12_who.txt")) == []
+    sessions = parse_who(sample("ubuntu2204_who.txt"))
+    assert [(s.user, s.terminal, s.source) for s in sessions] == [
+        ("deploy", "pts/0", "2001:db8:85a3::8a2e:370:7334"),
+        ("ubuntu", "tty1", None),
+        ("ubuntu-operations-engineer-2024", "pts/1", "203.0.113.7"),
+    ]
+    assert sessions[0].since == datetime(2024, 3, 11, 9, 14)
+
+    records = parse_auth_log(
+        sample("ubuntu2204_auth_log.txt"), now=datetime(2024, 3, 12)
+    )
+    assert [(r.kind, r.user, r.source) for r in records] == [
+        ("login", "ubuntu", "203.0.113.7"),
+        ("failed", "deploy", "203.0.113.7"),
+        ("failed", "test", "198.51.100.9"),
+        ("failed", "oracle", "198.51.100.9"),
+        ("login", "deploy", "2001:db8::1"),
+    ]
+    assert records[0].start == datetime(2024, 3, 11, 9, 18, tzinfo=UTC)
+
+
+# -- accounts -------------------------------------------------------------
+
+
+def test_debian_accounts_capture():
+    passwd = parse_passwd(sample("debian12_getent_passwd.txt"))
+    groups = parse_group(sample("debian12_getent_group.txt"))
+    users = {u.name: u for u in build_users(passwd, groups)}
+
+    assert users["root"].uid == 0 and users["root"].sudo is True
+    assert users["nobody"].system and users["nobody"].sudo is None
+    assert users[LONG].home == f"/home/{LONG}" and users[LONG].primary_group == LONG
+    assert users[LONG].locked is None  # no shadow given: unknown, not False
+    assert "sudo" in groups and groups["sudo"][0] == 27
+
+
+def test_debian_lastlog_capture_has_the_latest_login_of_the_long_name():
+    assert parse_lastlog(sample("debian12_lastlog.txt")) == {
+        LONG: (datetime(2026, 12, 4, 16, 49, 20, tzinfo=UTC), "127.0.0.1")
+    }
+    text = (
+        "Username         Port     From                                       Latest\n"
+        "deploy-long-user-name pts/0    2001:db8::1                               "
+        "Mon Mar 11 09:14:02 +0000 2024\n"
+    )
+    found = parse_lastlog(text)
+    assert found["deploy-long-user-name"] == (
+        datetime(2024, 3, 11, 9, 14, 2, tzinfo=UTC),
+        "2001:db8::1",
+    )
+
+
+def test_rocky_accounts_with_shadow_and_sudoers():
+    passwd = parse_passwd(sample("rocky9_getent_passwd.txt"))
+    groups = parse_group(sample("rocky9_getent_group.txt"))
+    shadow = parse_shadow(sample("rocky9_shadow.txt"))
+    sudoers = parse_sudoers(sample("rocky9_sudoers.txt"))
+    users = {
+        u.name: u
+        for u in build_users(
+            passwd, groups, shadow=shadow, sudoers=sudoers, today=19800
+        )
+    }
+
+    assert len(passwd) == 7  # the broken line is skipped
+    assert sudoers == ({"root", "svc.backup"}, {"wheel"})
+    admin = users["admin"]
+    assert admin.sudo is True and admin.groups == ["admin", "wheel"]
+    assert admin.comment == "Admin, Room 101, +1 555 0100"
+    assert admin.has_password is True and admin.locked is False
+    long = users["admin-with-a-rather-long-name"]
+    assert long.locked is True and long.has_password is True and long.sudo is False
+    backup = users["svc.backup"]
+    assert (
+        backup.has_password is False and backup.locked is False and backup.sudo is True
+    )
+    assert users["nfsnobody"].system and users["sshd"].system
+
+
+def test_alpine_accounts_wheel_group_without_sudoers():
+    passwd = parse_passwd(sample("alpine319_getent_passwd.txt"))
+    groups = parse_group(sample("alpine319_getent_group.txt"))
+    users = {u.name: u for u in build_users(passwd, groups)}
+
+    assert users["alpine"].sudo is True and users["alpine"].shell == "/bin/ash"
+    assert users["alpine"].comment == "Linux User,,,"
+    assert users["daemon"].sudo is None
+
+
+# -- services -------------------------------------------------------------
+
+
+def test_ubuntu_systemctl_json_with_odd_states():
+    units = parse_systemctl_units(
+        (SAMPLES / "ubuntu2204_systemctl_units.json").read_text()
+    )
+    files = parse_unit_files(
+        (SAMPLES / "ubuntu2204_systemctl_unit_files.json").read_text()
+    )
+    services = {s.name: s for s in merge_units(units, files)}
+
+    assert services["nginx.service"].active == "failed"
+    assert services["snapd.service"].sub == "auto-restart"
+    assert (
+        services["ntp.service"].load == "not-found"
+        and services["ntp.service"].enabled is None
+    )
+    assert services["getty@tty1.service"].enabled == "enabled"  # from the template
+    assert services["bluetooth.service"].enabled == "masked"
+    assert services["bluetooth.service"].active == "inactive"  # listed from its file
+    assert services["run-docker-abc.service"].description.endswith('"quoted" x')
+    assert "getty@.service" not in services
+    assert services["sshd.service"].enabled == "alias"
+
+
+def test_rocky8_systemctl_plain_tables():
+    units = parse_systemctl_units(sample("rocky8_systemctl_units_plain.txt"))
+    files = parse_unit_files(sample("rocky8_systemctl_unit_files_plain.txt"))
+    services = {s.name: s for s in merge_units(units, files)}
+
+    assert services["kdump.service"].active == "failed"
+    assert services["ntpd.service"].load == "not-found"
+    assert services["tuned.service"].active == "activating"
+    assert services["rhsmcertd.service"].description.startswith("Enable periodic")
+    assert services["nfs-server.service"].enabled == "masked"
+    assert services["sshd.service"].enabled == "enabled"
+
+
+def test_debian_sysv_capture():
+    services = {
+        s.name: s
+        for s in parse_sysv(
+            sample("debian12_sysv_status.txt"), sample("debian12_rc_links.txt")
+        )
+    }
+
+    assert services["ssh"].active == "inactive" and services["ssh"].enabled == "enabled"
+    assert services["procps"].active == "active"  # its status exits 0
+    assert services["x11-common"].active == "unknown"  # LSB 4
+    assert services["udev"].enabled == "disabled"  # only K links
+    assert all(s.manager == "sysv" for s in services.values())
+    marks = parse_service_status_all(sample("debian12_service_status_all.txt"))
+    assert marks["ssh"] == "inactive" and marks["hwclock.sh"] == "unknown"
+
+
+def test_alpine_openrc():
+    services = {
+        s.name: s
+        for s in parse_openrc(
+            sample("alpine319_rc_status.txt"), sample("alpine319_rc_update_show.txt")
+        )
+    }
+
+    assert services["sshd"].active == "active" and services["sshd"].enabled == "enabled"
+    assert services["chronyd"].active == "failed"  # crashed
+    assert (
+        services["nginx"].active == "inactive"
+        and services["nginx"].enabled == "disabled"
+    )
+    assert services["localmount"].enabled == "disabled"
+    assert services["killprocs"].description == "shutdown"
+
+
+# -- detection and commands -----------------------------------------------
+
+ALPINE_FACTS = """\
+NAME="Alpine Linux"
+ID=alpine
+PRETTY_NAME="Alpine Linux v3.19"
+@@facts
+uid=0
+user=root
+now=1709650000
+tool.adduser=/bin/busybox
+tool.deluser=/bin/busybox
+tool.addgroup=/bin/busybox
+tool.passwd=/bin/busybox
+tool.chpasswd=/bin/busybox
+tool.last=/bin/busybox
+tool.rc-service=/sbin/rc-service
+init=openrc
+"""
+
+
+def test_detect_alpine_busybox_and_build_its_commands():
+    facts = parse_facts(ALPINE_FACTS)
+
+    assert (facts.family, facts.init, facts.privilege, facts.busybox) == (
+        "alpine",
+        "openrc",
+        "root",
+        True,
+    )
+    assert commands.create_user(facts, "bob", groups=["wheel"], shell="/bin/ash") == (
+        "adduser -D -s /bin/ash bob && addgroup bob wheel"
+    )
+    assert (
+        commands.delete_user(facts, "bob", remove_home=True)
+        == "deluser --remove-home bob"
+    )
+    assert commands.lock_user(facts, "bob", lock=True) == "passwd -l bob"
+    assert (
+        commands.service_action(facts, "nginx", "enable")
+        == "rc-update add nginx default"
+    )
+    assert (
+        commands.service_action(facts, "nginx", "restart") == "rc-service nginx restart"
+    )
+
+
+def test_detect_rhel_family_and_missing_tools_are_named():
+    facts = parse_facts(
+        'ID="rocky"\nID_LIKE="rhel centos fedora"\nPRETTY_NAME="Rocky Linux 9.3"\n'
+        "@@facts\nuid=1000\nuser=admin\nsudo=password\ninit=systemd\n"
+        "tool.useradd=/usr/sbin/useradd\n"
+    )
+    assert (facts.family, facts.privilege) == ("rhel", "sudo-password")
+    assert commands.service_action(facts, "sshd", "stop") == "systemctl stop -- sshd"
+    with pytest.raises(ToolMissing, match="Rocky Linux 9.3.*userdel"):
+        commands.delete_user(facts, "bob", remove_home=False)
+    bare = parse_facts("ID=debian\n@@facts\nuid=0\ninit=sysv\n")
+    with pytest.raises(ToolMissing, match="update-rc.d or chkconfig"):
+        commands.service_action(bare, "x", "enable")
+
+
+@pytest.mark.parametrize(
+    "name", ["-rf", "a b", "a;b", "$(id)", "", "x" * 33, ".hidden", "a\nb", "é"]
+)
+def test_unsafe_names_are_refused(name):
+    with pytest.raises(SystemInputError):
+        commands.check_name(name)
+    with pytest.raises(SystemInputError):
+        commands.check_service(name if name != "x" * 33 else "-x")
+
+
+def test_values_are_quoted_in_scripts():
+    facts = parse_facts(
+        "ID=debian\n@@facts\nuid=0\ninit=sysv\ntool.useradd=/usr/sbin/useradd\n"
+    )
+    script = commands.create_user(
+        facts, "bob", comment="O'Brien; rm -rf /", groups=["a", "b"]
+    )
+    assert "--comment 'O'\"'\"'Brien; rm -rf /'" in script
+    assert script.endswith("-- bob")
+    assert (
+        commands.check_authorized_key("ssh-ed25519 AAAAC3Nza me@host ")
+        == "ssh-ed25519 AAAAC3Nza me@host"
+    )
+    with pytest.raises(SystemInputError):
+        commands.check_password("two\nlines")
