@@ -27,7 +27,15 @@ from ..gateway.inventory import (
 from ..gateway.network import DEFAULT_ALLOW, DEFAULT_DENY
 from ..gateway.policy import parse_groups, parse_policies
 from ..gateway.rdp import SECURITY_MODES, RDPConfig, RDPService
-from . import access_handlers, handlers, rdp, rdp_tunnel, runs, terminal_socket
+from . import (
+    access_handlers,
+    handlers,
+    rdp,
+    rdp_tunnel,
+    runs,
+    system_handlers,
+    terminal_socket,
+)
 
 API = "workbench/api/v1"
 DEMO_NAME = "demo"
@@ -247,6 +255,7 @@ class WorkbenchApp(ExtensionApp):
                 ),
                 (f"{API}/instances/{name}/hostkey", handlers.HostKeyHandler),
                 (f"{API}/instances/{name}/diagnose", handlers.DiagnoseHandler),
+                *system_handlers.routes(API, name),
                 (f"{API}/terminals", handlers.TerminalsHandler),
                 (
                     f"{API}/terminals/(?P<terminal_id>[0-9a-f]+)",

@@ -25,6 +25,7 @@ import asyncssh
 import pytest
 import pytest_asyncio
 from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer, UserKey
+from sudoers import sudo_rule
 from wbtest import PRINCIPAL
 
 from jupyter_workbench.gateway.credentials import Credentials
@@ -69,14 +70,8 @@ esac
 def sudo_user() -> Iterator[LocalUser]:
     """A real ``wbt-`` user whose sudoers entry asks for its password."""
     user = LocalUser.create()
-    rule = Path(f"/etc/sudoers.d/{user.name}")
-    draft = rule.with_name(f".{user.name}.draft")
-    draft.write_text(f"{user.name} ALL=(ALL:ALL) ALL\n")
-    draft.chmod(0o440)
-    subprocess.run(["visudo", "-cf", str(draft)], check=True, capture_output=True)
-    draft.rename(rule)
-    yield user
-    rule.unlink(missing_ok=True)
+    with sudo_rule(user):
+        yield user
     user.delete()
 
 

@@ -195,6 +195,10 @@ def _routes() -> list[tuple[str, list[str]]]:
             .replace("(?P<other_id>[0-9a-f]+)", "abd")
             .replace("(?P<session_id>[0-9a-f]+)", "abc")
             .replace("(?P<path>[A-Za-z0-9_.-]+)", "rdp.html")
+            .replace("(?P<user>[^/]+)", "wbt-nobody")
+            .replace("(?P<action>[a-z-]+)", "lock")
+            .replace("(?P<service>[^/]+)", "ssh")
+            .replace("(?P<action>[a-z]+)", "stop")
         )
         methods = [
             m
@@ -217,7 +221,7 @@ async def test_every_route_refuses_requests_without_credentials(
         allow_unauthenticated
     )
     routes = _routes()
-    assert len(routes) == 21
+    assert len(routes) == 30
 
     for path, methods in routes:
         assert methods, path
