@@ -26,7 +26,7 @@ import shlex
 import stat
 import tarfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -280,8 +280,8 @@ class RemoteFiles:
 
     # -- metadata ---------------------------------------------------------
 
-    async def stat(self, path: bytes) -> FileEntry:
-        """Return what *path* is, without following it if it is a link.
+    async def stat(self, path: bytes, *, follow: bool = False) -> FileEntry:
+        """Return what *path* is; a link itself unless *follow*.
 
         Raises
         ------
@@ -290,10 +290,10 @@ class RemoteFiles:
         """
         async with self.session() as sftp:
             with remote_errors(path, "read"):
-                attrs = await sftp.lstat(path)
+                attrs = await (sftp.stat(path) if follow else sftp.lstat(path))
             return await self._entry(sftp, path, attrs)
 
-    async def list(self, path: bytes) -> AsyncIterator[FileEntry]:
+    async def list(self, path: bytes) -> AsyncGenerator[FileEntry, None]:
         """Yield the entries of the folder *path* as the server sends them.
 
         The server sends names in batches; each batch is a round trip that
@@ -415,7 +415,7 @@ class RemoteFiles:
 
     async def read(
         self, path: bytes, *, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the bytes of *path* from *offset*, at most *length* of them.
 
         Chunks are at most `CHUNK` bytes; the caller's pace is the pace of
@@ -436,7 +436,7 @@ class RemoteFiles:
                     left = left - len(data) if left > 0 else left
                     yield data
 
-    async def archive(self, path: bytes) -> AsyncIterator[bytes]:
+    async def archive(self, path: bytes) -> AsyncGenerator[bytes, None]:
         """Yield a tar archive (PAX format) of the folder *path*, streamed.
 
         Links are stored as links. Files that cannot be read are left out

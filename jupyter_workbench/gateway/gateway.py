@@ -29,7 +29,7 @@ from .files import RemoteFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
-from .policy import LOGIN, Decision
+from .policy import DOWNLOAD_FILE, LOGIN, UPLOAD_FILE, Decision
 from .pool import ConnectionPool, Login
 from .system import CHANGE_ACTION, READ_ACTION, RemoteShell, SystemManager
 from .targets import select
@@ -101,7 +101,6 @@ class Gateway:
         self._sudo_passwords: dict[tuple[str, str, str], str] = {}
         self._files: dict[tuple[str, str], RemoteFiles] = {}
         self.access = Access(config.access, config.data_dir)
-        self._files: dict[tuple[str, str], RemoteFiles] = {}
         self._demo: dict[str, DemoLogin] = {}
         self.runs = RunRegistry(self.pool)
 
@@ -408,15 +407,21 @@ class Gateway:
 
     # -- files ------------------------------------------------------------
 
-    def files(self, principal: str, name: str) -> RemoteFiles:
+    def files(self, principal: str, name: str, *, write: bool = False) -> RemoteFiles:
         """Return the principal's file operations on *name*.
+
+        The policies must allow downloading files there, or uploading them
+        when *write* (every change: upload, save, rename, delete, chmod).
 
         Raises
         ------
+        PolicyDenied
+            When the policies do not allow it.
         NotLoggedIn
             When the principal has not logged in to the instance.
         """
         instance = self.inventory.get(name)
+        self.authorize(principal, UPLOAD_FILE if write else DOWNLOAD_FILE, name)
         if self.pool.login_for(principal, instance.name) is None:
             raise NotLoggedIn(
                 f"Log in to {instance.name} before using its files",
@@ -459,27 +464,6 @@ class Gateway:
             selection=selection,
             credentials=credentials,
         )
-
-    # -- files ------------------------------------------------------------
-
-    def files(self, principal: str, name: str) -> RemoteFiles:
-        """Return the principal's file operations on *name*.
-
-        Raises
-        ------
-        NotLoggedIn
-            When the principal has not logged in to the instance.
-        """
-        instance = self.inventory.get(name)
-        if self.pool.login_for(principal, instance.name) is None:
-            raise NotLoggedIn(
-                f"Log in to {instance.name} before using its files",
-                instance=instance.name,
-            )
-        key = (principal, instance.name)
-        if key not in self._files:
-            self._files[key] = RemoteFiles(self.pool, principal, instance.name)
-        return self._files[key]
 
     # -- gateway key ------------------------------------------------------
 

@@ -36,6 +36,7 @@ from . import (
     system_handlers,
     terminal_socket,
 )
+from .files import route_table as file_routes
 
 API = "workbench/api/v1"
 DEMO_NAME = "demo"
@@ -255,6 +256,7 @@ class WorkbenchApp(ExtensionApp):
                 ),
                 (f"{API}/instances/{name}/hostkey", handlers.HostKeyHandler),
                 (f"{API}/instances/{name}/diagnose", handlers.DiagnoseHandler),
+                *file_routes(API, name),
                 *system_handlers.routes(API, name),
                 (f"{API}/terminals", handlers.TerminalsHandler),
                 (

@@ -193,6 +193,7 @@ def _routes() -> list[tuple[str, list[str]]]:
             .replace("(?P<terminal_id>[0-9a-f]+)", "abc")
             .replace("(?P<run_id>[0-9a-f]+)", "abc")
             .replace("(?P<other_id>[0-9a-f]+)", "abd")
+            .replace("(?P<op>mkdir|rename|delete|chmod|copy)", "mkdir")
             .replace("(?P<session_id>[0-9a-f]+)", "abc")
             .replace("(?P<path>[A-Za-z0-9_.-]+)", "rdp.html")
             .replace("(?P<user>[^/]+)", "wbt-nobody")
@@ -202,7 +203,7 @@ def _routes() -> list[tuple[str, list[str]]]:
         )
         methods = [
             m
-            for m in ("GET", "POST", "DELETE")
+            for m in ("GET", "POST", "PUT", "DELETE")
             if m.lower() in handler.__dict__
             or (
                 m == "GET"
@@ -221,12 +222,12 @@ async def test_every_route_refuses_requests_without_credentials(
         allow_unauthenticated
     )
     routes = _routes()
-    assert len(routes) == 30
+    assert len(routes) == 37
 
     for path, methods in routes:
         assert methods, path
         for method in methods:
-            body = "{}" if method == "POST" else None
+            body = "{}" if method in ("POST", "PUT") else None
             response = await jp_fetch(
                 path,
                 method=method,
