@@ -22,6 +22,8 @@ from ..gateway.credentials import Credentials
 from ..gateway.gateway import Gateway, GatewayConfig
 from ..gateway.inventory import Inventory, load_file, load_ssh_config
 from ..gateway.pool import Login
+from ..gateway.system import errors as system_errors
+from .system import local_call, rest_request
 
 _ERRORS: dict[str, type[errors.WorkbenchError]] = {
     "not_found": errors.InstanceNotFound,
@@ -34,6 +36,11 @@ _ERRORS: dict[str, type[errors.WorkbenchError]] = {
     "auth_failed": errors.AuthenticationFailed,
     "not_logged_in": errors.NotLoggedIn,
     "ssh_error": errors.SSHError,
+    "system_input": system_errors.SystemInputError,
+    "sudo_required": system_errors.SudoRequired,
+    "sudo_denied": system_errors.SudoDenied,
+    "tool_missing": system_errors.ToolMissing,
+    "system_command_failed": system_errors.SystemCommandFailed,
 }
 
 
@@ -50,6 +57,7 @@ class Backend(Protocol):
     async def accept_host_key(self, name: str, fingerprint: str) -> dict[str, Any]: ...
     async def logout(self, name: str) -> None: ...
     async def diagnose(self, name: str) -> dict[str, Any]: ...
+    async def system(self, name: str, op: str, args: dict[str, Any]) -> Any: ...
     async def close(self) -> None: ...
 
 
@@ -136,6 +144,10 @@ class RestBackend:
         )
         return result
 
+    async def system(self, name: str, op: str, args: dict[str, Any]) -> Any:
+        method, path, body = rest_request(name, op, args)
+        return await self._call(method, path, body)
+
     async def close(self) -> None:
         self._http.close()
 
@@ -185,6 +197,12 @@ class LocalBackend:
 
     async def diagnose(self, name: str) -> dict[str, Any]:
         return (await self.gateway.diagnose(self.principal, name)).to_dict()
+
+    async def system(self, name: str, op: str, args: dict[str, Any]) -> Any:
+        if op == "sudo_password":
+            self.gateway.set_sudo_password(self.principal, name, args["password"])
+            return None
+        return await local_call(self.gateway.system(self.principal, name), op, args)
 
     async def close(self) -> None:
         await self.gateway.close()

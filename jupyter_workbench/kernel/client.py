@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 from ..gateway.diagnose import Diagnosis, Step
 from ..gateway.errors import HostKeyUnknown, WorkbenchError
 from ..gateway.inventory import Instance
+from ..gateway.system import LogonRecord, ServiceInfo, UserInfo
 from .backends import Backend, LocalBackend, RestBackend
+from .system import AsyncSystem, System, Table
 
 T = TypeVar("T")
 Responder = Callable[[str, bool], str]
@@ -132,6 +134,21 @@ class _Async:
     async def diagnose(self, name: str) -> Diagnosis:
         data = await self._on_loop(self._backend.diagnose(name))
         return Diagnosis(data["instance"], [Step(**s) for s in data["steps"]])
+
+    def system(self, name: str) -> AsyncSystem:
+        async def call(op: str, args: dict[str, Any]) -> Any:
+            return await self._on_loop(self._backend.system(name, op, args))
+
+        return AsyncSystem(name, call)
+
+    async def users(self, name: str) -> Table[UserInfo]:
+        return await self.system(name).users()
+
+    async def logons(self, name: str, **filters: Any) -> Table[LogonRecord]:
+        return await self.system(name).logons(**filters)
+
+    async def services(self, name: str) -> Table[ServiceInfo]:
+        return await self.system(name).services()
 
 
 class Workbench:
@@ -244,6 +261,51 @@ class Workbench:
     def diagnose(self, name: str) -> Diagnosis:
         """Walk resolve, route, TCP, SSH and auth for *name*."""
         return self._call(self.aio.diagnose(name))
+
+    def system(self, name: str) -> System:
+        """Return users, logons, services and their changes on *name*.
+
+        Log in to the instance first. Changes run as root through sudo when
+        the login user is not root; the login password is used for sudo
+        unless ``set_sudo_password`` gives another.
+        """
+        return System(self.aio.system(name), self._call)
+
+    def users(self, name: str) -> Table[UserInfo]:
+        """Return the accounts on *name* (a table; ``.to_dataframe()`` for pandas)."""
+        return self._call(self.aio.users(name))
+
+    def logons(
+        self,
+        name: str,
+        *,
+        user: str | None = None,
+        source: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        failed: bool = True,
+        limit: int = 1000,
+    ) -> Table[LogonRecord]:
+        """Return the logon history of *name*, newest first, with failed logins.
+
+        Filter by *user*, by *source* (an address or a network such as
+        ``10.0.0.0/8``) and by time (*since*, *until*: datetimes or ISO text).
+        """
+        return self._call(
+            self.aio.logons(
+                name,
+                user=user,
+                source=source,
+                since=since,
+                until=until,
+                failed=failed,
+                limit=limit,
+            )
+        )
+
+    def services(self, name: str) -> Table[ServiceInfo]:
+        """Return the services of *name* with their state and boot setting."""
+        return self._call(self.aio.services(name))
 
     def close(self) -> None:
         """Close the backend (and an in-process gateway's connections)."""

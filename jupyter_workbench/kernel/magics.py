@@ -23,7 +23,13 @@ HELP = """\
 %workbench login NAME [USER]         log in (asks for the password; the demo needs none)
 %workbench diagnose NAME             resolve, route, TCP, SSH and auth, step by step
 %workbench logout NAME               close your connections and terminals on NAME
+%workbench users NAME                accounts on NAME (groups, locked, sudo, last login)
+%workbench logons NAME [USER]        logon history of NAME, failed logins included
+%workbench services NAME             services of NAME with state and boot setting
 %workbench help                      this text"""
+
+#: The system management sub-commands, each taking an instance name.
+SYSTEM = ("users", "logons", "services")
 
 
 @magics_class
@@ -76,6 +82,15 @@ class WorkbenchMagics(Magics):
     def _diagnose(self, name: str) -> None:
         print(self._workbench().diagnose(name))
 
+    def _users(self, name: str) -> Any:
+        return self._workbench().users(name)
+
+    def _logons(self, name: str, user: str | None = None) -> Any:
+        return self._workbench().logons(name, user=user)
+
+    def _services(self, name: str) -> Any:
+        return self._workbench().services(name)
+
     def _logout(self, name: str) -> None:
         self._workbench().logout(name)
         print(f"Logged out of {name}")
@@ -98,7 +113,7 @@ def load_ipython_extension(ipython: Any) -> None:
             len(words) == 2 and not event.line.endswith(" ")
         )
         if typing_first:
-            return ["hosts", "login", "diagnose", "logout", "help"]
+            return ["hosts", "login", "diagnose", "logout", *SYSTEM, "help"]
         try:
             return [i.name for i in workbench().instances()]
         except WorkbenchError:
