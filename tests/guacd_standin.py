@@ -124,6 +124,8 @@ class Connection:
     height: int = 0
     stream: int = 1
     closed: bool = False
+    #: Whole instructions at a time: two writers must not interleave pieces.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class GuacdStandIn:
@@ -369,8 +371,10 @@ class GuacdStandIn:
         )
 
     async def _write(self, connection: Connection, text: str) -> None:
-        data = text.encode("utf-8")
-        writer = connection.writer
+        async with connection.lock:
+            await self._write_split(connection.writer, text.encode("utf-8"))
+
+    async def _write_split(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         if writer.is_closing():
             return
         if not self.split:

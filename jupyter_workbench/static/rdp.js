@@ -167,10 +167,12 @@ function attachClipboard(client) {
       return;
     }
     lastSent = text;
-    const writer = new Guacamole.StringWriter(
+    // guacamole-common-js's StringWriter encodes characters outside the
+    // BMP as two surrogates (not UTF-8); send the bytes TextEncoder makes.
+    const writer = new Guacamole.ArrayBufferWriter(
       client.createClipboardStream('text/plain')
     );
-    writer.sendText(text);
+    writer.sendData(new TextEncoder().encode(text).buffer);
     writer.sendEnd();
     document.body.dataset.localClipboard = text;
   };
@@ -194,12 +196,15 @@ function attachClipboard(client) {
       stream.sendAck('Only text is copied', Guacamole.Status.Code.UNSUPPORTED);
       return;
     }
-    const reader = new Guacamole.StringReader(stream);
+    // Not StringReader: its decoder drops characters outside the BMP.
+    const reader = new Guacamole.ArrayBufferReader(stream);
+    const decoder = new TextDecoder('utf-8');
     let text = '';
-    reader.ontext = chunk => {
-      text += chunk;
+    reader.ondata = buffer => {
+      text += decoder.decode(buffer, { stream: true });
     };
     reader.onend = () => {
+      text += decoder.decode();
       lastSent = text;
       state.remoteClipboard = text;
       document.body.dataset.remoteClipboard = text;

@@ -24,7 +24,9 @@ import { WorkbenchTerminalConnection } from './connection';
 import { showWorkbenchError } from './dialogs';
 import { Pick, pickInstance } from './picker';
 import { logIn } from './login';
+import { addDesktopCommand } from './rdp';
 import { requestAPI, WorkbenchError } from './request';
+import { addSystemCommand } from './system';
 import { OPEN_TERMINAL_COMMAND, Workbench } from './tokens';
 import instanceTerminalSvg from '../style/icons/instance-terminal.svg';
 
@@ -202,6 +204,22 @@ function activate(
     command: OPEN_TERMINAL_COMMAND,
     category: trans.__('Workbench')
   });
+  const desktopCommand = addDesktopCommand(app, settings, trans);
+  launcher?.add({
+    command: desktopCommand,
+    category: translator.load('jupyterlab').__('Other'),
+    rank: 2
+  });
+  palette?.addItem({
+    command: desktopCommand,
+    category: trans.__('Workbench')
+  });
+
+  palette?.addItem({
+    command: addSystemCommand(app, settings, trans),
+    category: trans.__('Workbench')
+  });
+
   void restorer?.restore(tracker, {
     command: OPEN_TERMINAL_COMMAND,
     args: panel => Private.restoreArgs(panel),

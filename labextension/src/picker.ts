@@ -20,16 +20,18 @@ export type Pick =
  *
  * @param instances - the SSH instances to offer.
  * @param terminals - running terminals that can be attached to.
+ * @param title - the dialog's title (by default "Instance Terminal").
  * @returns the pick, or `null` when cancelled.
  */
 export async function pickInstance(
   instances: Workbench.IInstance[],
   terminals: Workbench.ITerminal[],
-  trans: TranslationBundle
+  trans: TranslationBundle,
+  title?: string
 ): Promise<Pick | null> {
   const body = new PickerBody(instances, terminals, trans);
   const result = await showDialog({
-    title: trans.__('Instance Terminal'),
+    title: title ?? trans.__('Instance Terminal'),
     body,
     buttons: [
       Dialog.cancelButton({ label: trans.__('Cancel') }),

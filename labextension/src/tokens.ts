@@ -13,6 +13,11 @@ export const API_PATH = 'workbench/api/v1';
 export const OPEN_TERMINAL_COMMAND = 'workbench:open-terminal';
 
 /**
+ * The id of the command that opens the remote desktop of an RDP instance.
+ */
+export const OPEN_DESKTOP_COMMAND = 'workbench:open-desktop';
+
+/**
  * Names of the objects exchanged with the workbench server.
  */
 export namespace Workbench {
@@ -48,6 +53,19 @@ export namespace Workbench {
     cols: number;
     attached: number;
     alive: boolean;
+  }
+
+  /**
+   * The answer of `POST rdp`: the page to show in a frame (`guacd` mode),
+   * or a Guacamole web app's URL (`webapp` mode).
+   */
+  export interface IDesktop {
+    mode: 'guacd' | 'webapp';
+    id: string;
+    instance: string;
+    username: string;
+    page?: string;
+    url?: string;
   }
 
   /**
