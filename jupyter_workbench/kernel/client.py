@@ -150,6 +150,31 @@ class _Async:
     async def services(self, name: str) -> Table[ServiceInfo]:
         return await self.system(name).services()
 
+    async def rdp(
+        self,
+        name: str,
+        *,
+        username: str,
+        password: str,
+        domain: str = "",
+        width: int = 1024,
+        height: int = 768,
+    ) -> Any:
+        from .rdp import create_desktop, desktop_widget
+
+        answer = await self._on_loop(
+            create_desktop(
+                self._backend,
+                name,
+                username=username,
+                password=password,
+                domain=domain,
+                width=width,
+                height=height,
+            )
+        )
+        return desktop_widget(answer, width=width, height=height)
+
 
 class Workbench:
     """Instances, logins and diagnosis, from a notebook or a script.
@@ -306,6 +331,38 @@ class Workbench:
     def services(self, name: str) -> Table[ServiceInfo]:
         """Return the services of *name* with their state and boot setting."""
         return self._call(self.aio.services(name))
+
+    def rdp(
+        self,
+        name: str,
+        *,
+        username: str,
+        password: str,
+        domain: str = "",
+        width: int = 1024,
+        height: int = 768,
+    ) -> Any:
+        """Show the remote desktop of the RDP instance *name* in the notebook.
+
+        Returns a widget showing the desktop at *width* x *height* pixels;
+        the password goes to the Jupyter server only, which hands it to
+        guacd. Needs the server (not the in-process gateway).
+
+        Raises
+        ------
+        RDPNotSupported
+            For an instance that is not RDP, or without a Jupyter server.
+        """
+        return self._call(
+            self.aio.rdp(
+                name,
+                username=username,
+                password=password,
+                domain=domain,
+                width=width,
+                height=height,
+            )
+        )
 
     def close(self) -> None:
         """Close the backend (and an in-process gateway's connections)."""

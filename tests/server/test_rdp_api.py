@@ -233,3 +233,36 @@ async def test_the_client_page_is_served_to_authenticated_users(jp_fetch):
     for missing in ("nope.html", "..%2Fserver%2Fapp.py"):
         response = await jp_fetch("workbench", "static", missing, raise_error=False)
         assert response.code == 404, missing
+
+
+async def test_notebook_widget_shows_the_desktop_page(
+    jp_http_port, jp_base_url, jp_auth_header, jp_ws_fetch, guacd
+):
+    from jupyter_workbench import Workbench
+
+    token = jp_auth_header["Authorization"].split(" ", 1)[1]
+    wb = Workbench(url=f"http://localhost:{jp_http_port}{jp_base_url}", token=token)
+    try:
+        widget = await wb.aio.rdp(
+            "win-1", username="Administrator", password=PASSWORD, width=800, height=600
+        )
+    finally:
+        await asyncio.to_thread(wb.close)
+
+    prefix = f'<iframe src="{jp_base_url}workbench/static/rdp.html?session='
+    assert widget.value.startswith(prefix), widget.value
+    assert 'width="800" height="600"' in widget.value
+    assert PASSWORD not in widget.value
+    session = widget.value[len(prefix) :].split('"')[0]
+    browser = await tunnel(jp_ws_fetch, session)
+    await browser.read_until("sync")
+    assert guacd.wait_connected().parameters["password"] == PASSWORD
+    browser.ws.close()
+
+
+async def test_the_in_process_gateway_cannot_show_desktops():
+    from jupyter_workbench.gateway.rdp import RDPNotSupported
+    from jupyter_workbench.kernel.rdp import create_desktop
+
+    with pytest.raises(RDPNotSupported, match="needs the Jupyter server"):
+        await create_desktop(object(), "win-1", username="a", password="b")  # type: ignore[arg-type]
