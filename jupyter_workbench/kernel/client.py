@@ -28,6 +28,7 @@ from ..gateway.errors import HostKeyUnknown, WorkbenchError
 from ..gateway.inventory import Instance
 from ..gateway.system import LogonRecord, ServiceInfo, UserInfo
 from .backends import Backend, LocalBackend, RestBackend
+from .files import AsyncRemoteFiles, RemoteFiles, transport_for
 from .system import AsyncSystem, System, Table
 
 T = TypeVar("T")
@@ -134,6 +135,9 @@ class _Async:
     async def diagnose(self, name: str) -> Diagnosis:
         data = await self._on_loop(self._backend.diagnose(name))
         return Diagnosis(data["instance"], [Step(**s) for s in data["steps"]])
+
+    def files(self, name: str) -> AsyncRemoteFiles:
+        return AsyncRemoteFiles(name, transport_for(self._backend, name), self._on_loop)
 
     def system(self, name: str) -> AsyncSystem:
         async def call(op: str, args: dict[str, Any]) -> Any:
@@ -286,6 +290,10 @@ class Workbench:
     def diagnose(self, name: str) -> Diagnosis:
         """Walk resolve, route, TCP, SSH and auth for *name*."""
         return self._call(self.aio.diagnose(name))
+
+    def files(self, name: str) -> RemoteFiles:
+        """Files on *name*: list, stat, read, write, upload, download, remove."""
+        return RemoteFiles(self.aio.files(name), self._call)
 
     def system(self, name: str) -> System:
         """Return users, logons, services and their changes on *name*.

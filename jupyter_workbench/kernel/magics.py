@@ -17,6 +17,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 from ..gateway.errors import WorkbenchError
 from .client import Workbench
+from .files import download_many, upload_many
 
 HELP = """\
 %workbench hosts                     list instances and your login state
@@ -26,6 +27,8 @@ HELP = """\
 %workbench users NAME                accounts on NAME (groups, locked, sudo, last login)
 %workbench logons NAME [USER]        logon history of NAME, failed logins included
 %workbench services NAME             services of NAME with state and boot setting
+%workbench upload LOCAL... HOSTS:DIR  upload files (globs) to DIR on hosts (names, web-*, a,b)
+%workbench download HOSTS:PATH LOCAL  download a file, folder or glob (one subfolder per host)
 %workbench help                      this text"""
 
 #: The system management sub-commands, each taking an instance name.
@@ -63,6 +66,14 @@ class WorkbenchMagics(Magics):
         except WorkbenchError as exc:
             print(f"workbench: {exc.message}", file=sys.stderr)
         return None
+
+    def _upload(self, *args: str) -> Any:
+        if len(args) < 2:
+            raise TypeError("upload")
+        return upload_many(self._workbench(), list(args[:-1]), args[-1])
+
+    def _download(self, source: str, destination: str = ".") -> Any:
+        return download_many(self._workbench(), source, destination)
 
     def _help(self) -> None:
         print(HELP)
