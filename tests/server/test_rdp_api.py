@@ -266,3 +266,52 @@ async def test_the_in_process_gateway_cannot_show_desktops():
 
     with pytest.raises(RDPNotSupported, match="needs the Jupyter server"):
         await create_desktop(object(), "win-1", username="a", password="b")  # type: ignore[arg-type]
+
+
+async def test_webapp_mode_signs_in_to_a_guacamole_app(api, jp_serverapp):
+    # There is no Guacamole web app here: this stand-in for its /api/tokens
+    # decrypts the posted data the way the JSON auth extension documents.
+    import json as jsonlib
+    import urllib.parse
+
+    from tornado import httpserver, netutil, web
+
+    from jupyter_workbench.gateway.guacamole_json import (
+        decrypt_and_verify,
+        parse_secret,
+    )
+
+    secret = "0123456789abcdef0123456789abcdef"
+    received: list[dict[str, Any]] = []
+
+    class Tokens(web.RequestHandler):
+        def post(self) -> None:
+            data = urllib.parse.parse_qs(self.request.body.decode())["data"][0]
+            received.append(
+                jsonlib.loads(decrypt_and_verify(data, parse_secret(secret)))
+            )
+            self.write({"authToken": "T0K3N", "dataSource": "json"})
+
+    [sock] = netutil.bind_sockets(0, "127.0.0.1")
+    server = httpserver.HTTPServer(web.Application([(r"/guac/api/tokens", Tokens)]))
+    server.add_sockets([sock])
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/guac"
+    settings = jp_serverapp.web_app.settings
+    settings["workbench_guacamole_url"] = base
+    settings["workbench_guacamole_json_secret"] = secret
+    try:
+        status, body = await create(api)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+    assert status == 201, body
+    assert body["mode"] == "webapp"
+    assert body["url"].startswith(f"{base}/#/client/") and "token=T0K3N" in body["url"]
+    assert PASSWORD not in body["url"]
+    [document] = received
+    assert document["username"] and document["expires"] > 0
+    parameters = document["connections"]["win-1"]["parameters"]
+    assert document["connections"]["win-1"]["protocol"] == "rdp"
+    assert parameters["password"] == PASSWORD
+    assert parameters["hostname"] == "127.0.0.1" and parameters["domain"] == "CORP"
