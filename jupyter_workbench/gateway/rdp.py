@@ -157,10 +157,7 @@ class RDPService:
                 "direct route and remove 'jump'",
                 instance=instance.name,
             )
-        if self.authorize is not None:
-            outcome = self.authorize(principal, CONNECT_RDP, instance)
-            if inspect.isawaitable(outcome):
-                await outcome
+        await self._authorize(principal, instance)
         await resolve_checked(instance.host, instance.port, self.rules)
 
         self._expire()
@@ -221,10 +218,12 @@ class RDPService:
             When guacd cannot be reached.
         GuacdError
             When guacd refuses (credentials, unreachable server, ...).
-        NetworkRefused
-            When the instance's address is no longer allowed.
+        NetworkRefused, PolicyDenied
+            When the instance's address or the desktop is no longer allowed.
         """
         instance = request.instance
+        # Checked again: policies and rules may have changed since `create`.
+        await self._authorize(request.principal, instance)
         address, _rule = await resolve_checked(instance.host, instance.port, self.rules)
         guacd = await GuacdConnection.open(
             self.config.guacd_host,
@@ -269,6 +268,13 @@ class RDPService:
         }
         parameters.update(self.config.extra_parameters)
         return parameters
+
+    async def _authorize(self, principal: str, instance: Instance) -> None:
+        if self.authorize is None:
+            return
+        outcome = self.authorize(principal, CONNECT_RDP, instance)
+        if inspect.isawaitable(outcome):
+            await outcome
 
     def _expire(self) -> None:
         limit = time.monotonic() - SESSION_TTL

@@ -315,3 +315,17 @@ async def test_webapp_mode_signs_in_to_a_guacamole_app(api, jp_serverapp):
     assert document["connections"]["win-1"]["protocol"] == "rdp"
     assert parameters["password"] == PASSWORD
     assert parameters["hostname"] == "127.0.0.1" and parameters["domain"] == "CORP"
+
+
+async def test_quiet_sides_get_keepalive_nops(api, jp_ws_fetch, guacd, monkeypatch):
+    from jupyter_workbench.server import rdp_tunnel
+
+    monkeypatch.setattr(rdp_tunnel, "KEEPALIVE", 0.2)
+    _, created = await create(api)
+    browser = await tunnel(jp_ws_fetch, created["id"])
+    await browser.read_until("sync")
+
+    # Neither the browser nor the stand-in says anything more: both get nop.
+    assert await browser.read_until("nop") == ("nop",)
+    assert await guacd.received(lambda i: i[0] == "nop") == ("nop",)
+    browser.ws.close()
