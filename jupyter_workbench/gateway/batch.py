@@ -69,15 +69,20 @@ AuditHook = Callable[[dict[str, Any]], None]
 KEEP_BYTES = 64 * 1024
 READ_SIZE = 65536
 #: Time a host gets to exit after its TERM before the channel is closed.
-TERM_GRACE = 2.0
+TERM_GRACE = 4.0
+#: Seconds the wrapper on the host waits after TERM before it sends KILL.
+KILL_GRACE = 1
+TERM_TRIES = 8
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: The POSIX sh wrapper described in the module docstring. ``$1`` is the
 #: user's command, run by the login shell's ``$SHELL``. A job started with
 #: ``&`` in a non-interactive shell reads /dev/null, so stdin is handed over
-#: on fd 3 explicitly.
+#: on fd 3 explicitly. On TERM the group gets TERM, then KILL after a grace
+#: period: a child caught between fork and exec when TERM came still has
+#: the shell's handler and loses the signal, so TERM alone is not enough.
 WRAPPER = """\
-trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null; exit 143' TERM HUP INT
+trap 'trap "" TERM HUP INT; kill -TERM 0; sleep {grace}; kill -KILL 0' TERM HUP INT
 {prelude}exec 3<&0
 "${{SHELL:-/bin/sh}}" -c "$1" <&3 3<&- &
 wait $!
@@ -295,6 +300,7 @@ class BatchRun:
         self._listeners: set[Listener] = set()
         self._processes: dict[str, asyncssh.SSHClientProcess[bytes]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._opening: set[str] = set()
         self._driver: asyncio.Task[None] | None = None
         self._cancelled = False
         self._stopped_by_budget = False
@@ -383,8 +389,12 @@ class BatchRun:
             *(self._stop(name, process) for name, process in self._processes.items()),
             return_exceptions=True,
         )
-        for task in list(self._tasks.values()):
-            task.cancel()
+        for name, task in list(self._tasks.items()):
+            # A host whose command is being started is left to see the
+            # flag and stop it: cancelling it there would lose the channel
+            # while the command already runs on the host.
+            if name not in self._opening:
+                task.cancel()
         await self.wait()
 
     async def _drive(
@@ -514,10 +524,19 @@ class BatchRun:
         async def opener(conn: asyncssh.SSHClientConnection) -> Any:
             return await conn.create_process(command, encoding=None)
 
-        process, lease = await pool.open_session(self.principal, name, opener)
+        self._opening.add(name)
+        try:
+            process, lease = await pool.open_session(self.principal, name, opener)
+        finally:
+            self._opening.discard(name)
         self._processes[name] = process
         self._set_state(result, RUNNING)
         try:
+            if self._cancelled:
+                # The command may already run on the host: stop it there too.
+                await self._stop(name, process)
+                result.state = CANCELLED
+                return
             await self._converse(name, process, result)
         finally:
             process.close()
@@ -526,13 +545,19 @@ class BatchRun:
     async def _converse(
         self, name: str, process: asyncssh.SSHClientProcess[bytes], result: HostResult
     ) -> None:
-        prompt = _sudo_prompt(self.id) if self.options.sudo else None
-        sudo = _SudoAnswer(self.options, process, prompt)
-        if prompt is None:
+        sudo = None
+        if self.options.sudo:
+            sudo = _SudoAnswer(
+                self.options.sudo_password,
+                process,
+                _sudo_prompt(self.id),
+                self._send_stdin,
+            )
+        else:
             self._send_stdin(process)
         readers = [
-            self._read(name, "stdout", process.stdout, result.stdout, None),
-            self._read(name, "stderr", process.stderr, result.stderr, sudo),
+            self._read(name, "stdout", process.stdout, result.stdout, sudo, False),
+            self._read(name, "stderr", process.stderr, result.stderr, sudo, True),
         ]
         try:
             await asyncio.wait_for(
@@ -549,7 +574,7 @@ class BatchRun:
             }
             return
 
-        if sudo.refused:
+        if sudo is not None and (sudo.refused or (sudo.answered and not sudo.ran)):
             result.state = FAILED
             result.error = {
                 "error": "sudo_refused",
@@ -577,13 +602,20 @@ class BatchRun:
         reader: asyncssh.SSHReader[bytes],
         buffer: OutputBuffer,
         sudo: _SudoAnswer | None,
+        prompts: bool,
     ) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        while data := await reader.read(READ_SIZE):
-            if sudo is not None and sudo.waiting:
-                data = sudo.take(data, self._send_stdin)
-                if not data:
-                    continue
+        eof = False
+        while not eof:
+            data = await reader.read(READ_SIZE)
+            eof = not data
+            if sudo is not None:
+                if prompts:
+                    data = sudo.take(data) if data else sudo.flush()
+                elif data:
+                    sudo.output()
+            if not data:
+                continue
             buffer.append(data)
             if self._listeners:
                 text = decoder.decode(data)
@@ -601,11 +633,17 @@ class BatchRun:
     async def _stop(self, name: str, process: asyncssh.SSHClientProcess[bytes]) -> None:
         # TERM first, so the wrapper can pass it to the process group; a
         # closed channel alone leaves a non-PTY command running on the host.
-        with contextlib.suppress(OSError, asyncssh.Error):
-            process.send_signal("TERM")
-        try:
-            await asyncio.wait_for(process.wait_closed(), TERM_GRACE)
-        except TimeoutError:
+        # TERM is repeated: one that arrives while sshd's session child is
+        # still starting the shell can be lost before the wrapper traps it.
+        for _attempt in range(TERM_TRIES):
+            with contextlib.suppress(OSError, asyncssh.Error):
+                process.send_signal("TERM")
+            try:
+                await asyncio.wait_for(process.wait_closed(), TERM_GRACE / TERM_TRIES)
+                break
+            except TimeoutError:
+                continue
+        else:
             log.info(
                 "Run %s: %s did not exit after TERM; closing its channel", self.id, name
             )
@@ -625,52 +663,80 @@ class BatchRun:
 
 
 class _SudoAnswer:
-    """Watches stderr for sudo's prompt and answers it once."""
+    """Watches stderr for sudo's prompt: answers the first, fails on a second.
+
+    The prompt is unique to the run, so it is told apart from the
+    command's own output and removed from it. Until sudo asks, stdin is
+    held back; if the command speaks first (sudo needed no password), the
+    stdin goes out then, and never the password.
+    """
 
     def __init__(
         self,
-        options: RunOptions,
+        password: str | None,
         process: asyncssh.SSHClientProcess[bytes],
-        prompt: bytes | None,
+        prompt: bytes,
+        send_stdin: Callable[[asyncssh.SSHClientProcess[bytes]], None],
     ) -> None:
-        self._password = options.sudo_password
+        self._password = password
         self._process = process
         self._prompt = prompt
-        self._seen = bytearray()
-        self.waiting = prompt is not None
+        self._send_stdin = send_stdin
+        self._ran = ran_marker(prompt)
+        self._carry = b""
+        self.ran = False
         self.answered = False
+        self.started = False
         self.refused = False
 
-    def take(
-        self,
-        data: bytes,
-        send_stdin: Callable[[asyncssh.SSHClientProcess[bytes]], None],
-    ) -> bytes:
-        """Strip sudo's prompts from *data*; answer the first, give up on the second."""
-        assert self._prompt is not None
-        self._seen += data
-        if self._prompt not in self._seen:
-            # Until the prompt is seen, or stderr shows something else
-            # (sudo needs no password), hold at most a prompt's length.
-            if len(self._seen) < len(self._prompt) and self._prompt.startswith(
-                bytes(self._seen)
+    def output(self) -> None:
+        """The command printed on stdout: it runs, so stdin can go."""
+        if not self.answered and not self.started:
+            self.started = True
+            self._send_stdin(self._process)
+
+    def take(self, data: bytes) -> bytes:
+        """Return stderr *data* without sudo's prompts, answering them."""
+        buffer = self._carry + data
+        self._carry = b""
+        kept = b""
+        while True:
+            found = [(buffer.find(m), m) for m in (self._prompt, self._ran)]
+            found = [(at, m) for at, m in found if at >= 0]
+            if not found:
+                break
+            at, marker = min(found)
+            kept += buffer[:at]
+            buffer = buffer[at + len(marker) :]
+            if marker == self._ran:
+                self.ran = True
+            else:
+                self._on_prompt()
+        # Hold back an end that may be the start of a marker.
+        for size in range(min(len(buffer), len(self._prompt) - 1), 0, -1):
+            if self._prompt.startswith(buffer[-size:]) or self._ran.startswith(
+                buffer[-size:]
             ):
-                return b""
-            self.waiting = False
-            if not self.answered:
-                send_stdin(self._process)
-            return bytes(self._seen)
-        before, _, after = bytes(self._seen).partition(self._prompt)
-        self._seen = bytearray()
-        if self.answered:
+                self._carry, buffer = buffer[-size:], buffer[:-size]
+                break
+        kept += buffer
+        if kept and not self.answered:
+            self.output()
+        return kept
+
+    def flush(self) -> bytes:
+        carry, self._carry = self._carry, b""
+        return carry
+
+    def _on_prompt(self) -> None:
+        if self.answered or self.started:
+            # A second prompt: the password was wrong. stdin is at its end
+            # already, so sudo gives up and the command never runs.
             self.refused = True
-            self.waiting = False
-            self._process.stdin.write_eof()
-            return before + after
+            return
         self.answered = True
         self._process.stdin.write((self._password or "").encode() + b"\n")
-        send_stdin(self._process)
-        return before + self.take(after, send_stdin) if after else before
+        self._send_stdin(self._process)
 
 
 def remote_command(
@@ -678,11 +744,15 @@ def remote_command(
 ) -> str:
     """Return the command line sent to the host: the wrapper around *command*."""
     prelude = ""
+    if sudo_prompt is not None and options.sudo:
+        # Tells a refused password (sudo exits 1, often silently, when
+        # stdin ends) apart from a command that exits 1 itself.
+        prelude += f"printf %s {shlex.quote(ran_marker(sudo_prompt).decode())} >&2\n"
     if options.cwd:
         prelude += f"cd -- {shlex.quote(options.cwd)} || exit 1\n"
     for name, value in options.env.items():
         prelude += f"export {name}={shlex.quote(value)}\n"
-    script = WRAPPER.format(prelude=prelude)
+    script = WRAPPER.format(prelude=prelude, grace=KILL_GRACE)
     inner = f"/bin/sh -c {shlex.quote(script)} wb-run {shlex.quote(command)}"
     if not options.sudo or sudo_prompt is None:
         return f"exec {inner}"
@@ -694,6 +764,11 @@ def remote_command(
 
 def _sudo_prompt(run_id: str) -> bytes:
     return f"[wb-sudo-{run_id[:12]}]".encode()
+
+
+def ran_marker(prompt: bytes) -> bytes:
+    """Return what the wrapper prints on stderr once sudo has let it run."""
+    return prompt[:-1] + b":ran]"
 
 
 class RunRegistry:

@@ -29,7 +29,7 @@ from .files import RemoteFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
-from .policy import DOWNLOAD_FILE, LOGIN, UPLOAD_FILE, Decision
+from .policy import DOWNLOAD_FILE, LOGIN, RUN_COMMAND, UPLOAD_FILE, Decision
 from .pool import ConnectionPool, Login
 from .system import CHANGE_ACTION, READ_ACTION, RemoteShell, SystemManager
 from .targets import select
@@ -102,7 +102,7 @@ class Gateway:
         self._files: dict[tuple[str, str], RemoteFiles] = {}
         self.access = Access(config.access, config.data_dir)
         self._demo: dict[str, DemoLogin] = {}
-        self.runs = RunRegistry(self.pool)
+        self.runs = RunRegistry(self.pool, audit=self._audit_run)
 
     # -- instances --------------------------------------------------------
 
@@ -455,6 +455,10 @@ class Gateway:
             unknown instances; a plain one for a bad option.
         """
         instances = select(self.inventory, targets, groups=self.config.groups)
+        # One denied host refuses the whole run (and is audited as denied),
+        # so a pattern never quietly reaches fewer hosts than it names.
+        for instance in instances:
+            self.access.authorize(principal, RUN_COMMAND, instance)
         selection = targets if isinstance(targets, str) else ",".join(targets)
         return self.runs.start(
             principal,
@@ -577,6 +581,15 @@ class Gateway:
         """
         key = self.access.gateway_key.private_key()
         return Credentials(username, private_key=key.export_private_key().decode())
+
+    def _audit_run(self, record: dict[str, Any]) -> None:
+        event = "run.end" if "results" in record else "run.start"
+        fields = {k: v for k, v in record.items() if k not in ("action", "principal")}
+        outcome = "ok" if event == "run.start" else str(record["state"])
+        fields.pop("state", None)
+        self.access.audit.record(
+            event, principal=record["principal"], outcome=outcome, **fields
+        )
 
     # -- system management ------------------------------------------------
 

@@ -185,6 +185,15 @@ async def test_error_budget_stops_launching(fleet, fleet_gateway, ssh_user):
     assert run.hosts["web02"].state == "skipped"
     assert run.state == "stopped"
 
+    audit = gateway.config.data_dir / "audit.jsonl"
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    start, end = (r for r in records if r["event"].startswith("run."))
+    assert start["event"] == "run.start" and start["command"] == "true"
+    assert start["hosts"] == ["closed", "web01", "web02"]
+    assert end["event"] == "run.end" and end["outcome"] == "stopped"
+    assert end["results"]["closed"] == {"state": "error", "exit_status": None}
+    assert ssh_user.password not in audit.read_text()
+
 
 async def test_stdin_env_and_working_directory(fleet, fleet_gateway, ssh_user):
     gateway, _ = fleet_gateway
