@@ -26,11 +26,17 @@ import pytest
 import pytest_asyncio
 from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer, UserKey
 from sudoers import sudo_rule
-from wbtest import PRINCIPAL
+from wbtest import PRINCIPAL, host_key, instance_for
 
+from jupyter_workbench.gateway.access import AccessConfig
 from jupyter_workbench.gateway.credentials import Credentials
-from jupyter_workbench.gateway.errors import AuthenticationFailed, Unreachable
+from jupyter_workbench.gateway.errors import (
+    AuthenticationFailed,
+    PolicyDenied,
+    Unreachable,
+)
 from jupyter_workbench.gateway.gateway import Gateway
+from jupyter_workbench.gateway.policy import parse_policies
 from jupyter_workbench.gateway.system import (
     LogonFilter,
     SudoDenied,
@@ -416,3 +422,49 @@ async def _ssh(
         agent_path=None,
         preferred_auth="password",
     )
+
+
+async def test_policies_deny_changes_but_allow_reading(
+    make_gateway, sshd: SSHServer, sudo_user: LocalUser
+):
+    deny_changes = parse_policies(
+        [
+            {
+                "name": "read-only",
+                "users": [PRINCIPAL],
+                "document": {
+                    "Version": "1",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "ecs-workbench:*",
+                            "Resource": "*",
+                        },
+                        {
+                            "Effect": "Deny",
+                            "Action": "ecs-workbench:ManageSystem",
+                            "Resource": "*",
+                        },
+                    ],
+                },
+            }
+        ],
+        where="test",
+    )
+    gateway = make_gateway(
+        instance_for(sshd), access=AccessConfig(policies=deny_changes)
+    )
+    gateway.known_hosts(PRINCIPAL).add(sshd.host, sshd.port, host_key(sshd))
+    await gateway.login(
+        PRINCIPAL, "real", Credentials(sudo_user.name, password=sudo_user.password)
+    )
+    system = gateway.system(PRINCIPAL, "real")
+
+    assert sudo_user.name in {u.name for u in await system.users()}
+    name = new_user_name()
+    with pytest.raises(PolicyDenied, match="ManageSystem"):
+        await system.create_user(name)
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+    denied = [e for e in gateway.access.audit.events() if e["event"] == "denied"]
+    assert denied[-1]["action"] == "ecs-workbench:ManageSystem"
