@@ -67,12 +67,16 @@ class FilesHandler(WorkbenchHandler):
 
 
 class FileStatHandler(FilesHandler):
-    """What a path is: type, size, mode, owner, mtime, link target."""
+    """What a path is: type, size, mode, owner, mtime, link target.
+
+    A link is described itself, or with ``follow=1`` what it points at.
+    """
 
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        entry = await self.files(name).stat(self.query_path())
+        follow = self.get_query_argument("follow", "") in ("1", "true")
+        entry = await self.files(name).stat(self.query_path(), follow=follow)
         self.reply(entry.to_dict())
 
 

@@ -22,6 +22,7 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { WorkbenchTerminalConnection } from './connection';
 import { showWorkbenchError } from './dialogs';
+import { filesPlugin } from './files';
 import { Pick, pickInstance } from './picker';
 import { logIn } from './login';
 import { addDesktopCommand } from './rdp';
@@ -87,7 +88,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   activate
 };
 
-export default plugin;
+export default [plugin, filesPlugin];
 
 /**
  * Register the command and restore the panels of the last session.
