@@ -226,6 +226,52 @@ class RunOptions:
         )
 
 
+def options_from_dict(data: Mapping[str, Any]) -> RunOptions:
+    """Read run options from JSON-like data (a request body); check them.
+
+    Raises
+    ------
+    WorkbenchError
+        Naming the field that has the wrong type or value.
+    """
+    options = RunOptions()
+    for name, kind in (
+        ("concurrency", int),
+        ("connect_timeout", float),
+        ("command_timeout", float),
+        ("keep_bytes", int),
+    ):
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise WorkbenchError(f"'{name}' must be a number, not {value!r}")
+        setattr(options, name, kind(value))
+    for name in ("stdin", "cwd", "sudo_password"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise WorkbenchError(f"'{name}' must be a string")
+    stdin = data.get("stdin")
+    options.stdin = stdin.encode() if isinstance(stdin, str) else None
+    env = data.get("env") or {}
+    if not isinstance(env, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise WorkbenchError("'env' must map variable names to string values")
+    options.env = dict(env)
+    options.cwd = data.get("cwd") or None
+    options.sudo_password = data.get("sudo_password")
+    options.sudo = bool(data.get("sudo")) or options.sudo_password is not None
+    budget = data.get("error_budget")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, str))
+    ):
+        raise WorkbenchError("'error_budget' must be a count or a share like '10%'")
+    options.error_budget = budget
+    options.check()
+    return options
+
+
 @dataclass
 class HostResult:
     """What happened on one host."""
@@ -977,5 +1023,6 @@ __all__ = [
     "RunOptions",
     "RunRegistry",
     "compare",
+    "options_from_dict",
     "remote_command",
 ]

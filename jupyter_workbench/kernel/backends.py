@@ -23,6 +23,7 @@ from ..gateway.gateway import Gateway, GatewayConfig
 from ..gateway.inventory import Inventory, load_file, load_ssh_config
 from ..gateway.pool import Login
 from ..gateway.system import errors as system_errors
+from ..gateway.targets import TargetError
 from .system import local_call, rest_request
 
 _ERRORS: dict[str, type[errors.WorkbenchError]] = {
@@ -36,6 +37,7 @@ _ERRORS: dict[str, type[errors.WorkbenchError]] = {
     "auth_failed": errors.AuthenticationFailed,
     "not_logged_in": errors.NotLoggedIn,
     "ssh_error": errors.SSHError,
+    "bad_targets": TargetError,
     "remote_path": errors.RemotePathError,
     "remote_not_found": errors.RemoteNotFound,
     "remote_permission_denied": errors.RemotePermissionDenied,

@@ -17,7 +17,7 @@ import asyncio
 import getpass
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +29,15 @@ from ..gateway.inventory import Instance
 from ..gateway.system import LogonRecord, ServiceInfo, UserInfo
 from .backends import Backend, LocalBackend, RestBackend
 from .files import AsyncRemoteFiles, RemoteFiles, transport_for
+from .runs import (
+    LiveView,
+    RunResult,
+    Sink,
+    arun,
+    rerun_blocking,
+    run_blocking,
+    run_body,
+)
 from .system import AsyncSystem, System, Table
 
 T = TypeVar("T")
@@ -153,6 +162,21 @@ class _Async:
 
     async def services(self, name: str) -> Table[ServiceInfo]:
         return await self.system(name).services()
+
+    async def run(
+        self,
+        targets: str | Sequence[str],
+        command: str,
+        *,
+        on_event: Sink | None = None,
+        **options: Any,
+    ) -> RunResult:
+        """Run *command* on *targets* and return the result; see `Workbench.run`.
+
+        Cancelling the awaiting task cancels the run on every host.
+        """
+        body = run_body(targets, command, **options)
+        return await arun(self._backend, self._on_loop, body, on_event)
 
     async def rdp(
         self,
@@ -339,6 +363,55 @@ class Workbench:
     def services(self, name: str) -> Table[ServiceInfo]:
         """Return the services of *name* with their state and boot setting."""
         return self._call(self.aio.services(name))
+
+    def run(
+        self,
+        targets: str | Sequence[str],
+        command: str,
+        *,
+        live: bool = True,
+        on_event: Sink | None = None,
+        **options: Any,
+    ) -> RunResult:
+        """Run a shell command on many instances at once; return a `RunResult`.
+
+        Parameters
+        ----------
+        targets
+            Names, globs (``web-*``), ranges (``web[01-20]``), tags
+            (``env=prod``), groups (``@db``), ``all``; comma-separated, and
+            ``!name`` to leave out. A part that matches nothing is an error.
+        command
+            A shell command line or script, run by the login shell.
+        live
+            Show each host's output as it arrives and a progress bar.
+        on_event
+            Called with every event instead of the live view.
+        **options
+            ``stdin`` (str or bytes), ``env`` (dict), ``cwd``, ``sudo`` and
+            ``sudo_password``, ``concurrency`` (50), ``connect_timeout``
+            (20 s), ``command_timeout`` (none), ``error_budget`` (a count
+            or ``"10%"``); and for hosts you have not logged in to,
+            ``username`` with ``password``, ``key``/``passphrase`` or
+            ``agent=True``.
+
+        Interrupting the kernel cancels the run on every host; the result
+        then shows the hosts as ``cancelled``.
+
+        Raises
+        ------
+        TargetError
+            When the selection is empty or names what does not exist.
+        PolicyDenied
+            When a policy forbids running commands on a selected instance.
+        """
+        body = run_body(targets, command, **options)
+        view = on_event or (LiveView() if live else None)
+        return run_blocking(self, body, view)
+
+    def rerun_failed(self, result: RunResult, *, live: bool = True) -> RunResult:
+        """Run *result*'s command again on the hosts that failed in it."""
+        return rerun_blocking(self, result, LiveView() if live else None)
 
     def rdp(
         self,

@@ -13,11 +13,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..gateway.errors import WorkbenchError
 from .client import Workbench
 from .files import download_many, upload_many
+from .runs import run_magic
 
 HELP = """\
 %workbench hosts                     list instances and your login state
@@ -29,6 +30,8 @@ HELP = """\
 %workbench services NAME             services of NAME with state and boot setting
 %workbench upload LOCAL... HOSTS:DIR  upload files (globs) to DIR on hosts (names, web-*, a,b)
 %workbench download HOSTS:PATH LOCAL  download a file, folder or glob (one subfolder per host)
+%workbench run TARGETS -- COMMAND    run COMMAND on TARGETS (web-*, web[01-20], env=prod, @group, all)
+%%workbench run TARGETS [--timeout S] [--sudo]   the cell body is the script
 %workbench help                      this text"""
 
 #: The system management sub-commands, each taking an instance name.
@@ -43,8 +46,20 @@ class WorkbenchMagics(Magics):
         super().__init__(shell)  # type: ignore[no-untyped-call]
         self._workbench = workbench
 
-    @line_magic  # type: ignore[untyped-decorator]
-    def workbench(self, line: str) -> Any:
+    @line_cell_magic  # type: ignore[untyped-decorator]
+    def workbench(self, line: str, cell: str | None = None) -> Any:
+        sub, _, rest = line.strip().partition(" ")
+        if sub == "run":
+            # The command after "--" (or the cell) is kept as typed, quotes
+            # and all, so it is not split like the other sub-commands.
+            try:
+                return run_magic(self._workbench(), rest, cell)
+            except WorkbenchError as exc:
+                print(f"workbench: {exc.message}", file=sys.stderr)
+                return None
+        if cell is not None:
+            print("workbench: only 'run' takes a cell body", file=sys.stderr)
+            return None
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -124,7 +139,7 @@ def load_ipython_extension(ipython: Any) -> None:
             len(words) == 2 and not event.line.endswith(" ")
         )
         if typing_first:
-            return ["hosts", "login", "diagnose", "logout", *SYSTEM, "help"]
+            return ["hosts", "login", "diagnose", "logout", "run", *SYSTEM, "help"]
         try:
             return [i.name for i in workbench().instances()]
         except WorkbenchError:

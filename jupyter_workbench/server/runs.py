@@ -21,7 +21,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..gateway.batch import BatchRun, Event, RunOptions, compare
+from ..gateway.batch import BatchRun, Event, RunOptions, compare, options_from_dict
 from ..gateway.credentials import Credentials
 from ..gateway.errors import WorkbenchError
 from .base import WorkbenchHandler, WorkbenchMixin
@@ -30,7 +30,6 @@ from .base import WorkbenchHandler, WorkbenchMixin
 #: events are dropped (and counted) so memory stays bounded.
 PENDING_OUTPUT = 4 * 1024 * 1024
 
-_NUMBERS = {"concurrency": int, "connect_timeout": float, "command_timeout": float}
 _SECRET_LOGIN_FIELDS = ("password", "private_key", "key_path", "passphrase")
 
 
@@ -195,37 +194,8 @@ class RunEventsHandler(
 
 
 def run_options(body: dict[str, Any]) -> RunOptions:
-    """Read the run options of a request body; answer 400 on a bad field."""
-    options = RunOptions()
-    for name, kind in _NUMBERS.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise web.HTTPError(400, reason=f"'{name}' must be a number")
-        setattr(options, name, kind(value))
-    stdin = body.get("stdin")
-    if stdin is not None and not isinstance(stdin, str):
-        raise web.HTTPError(400, reason="'stdin' must be a string")
-    options.stdin = stdin.encode() if stdin is not None else None
-    env = body.get("env") or {}
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
-        raise web.HTTPError(400, reason="'env' must map names to string values")
-    options.env = env
-    for name in ("cwd", "sudo_password"):
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise web.HTTPError(400, reason=f"'{name}' must be a string")
-    options.cwd = body.get("cwd")
-    options.sudo_password = body.get("sudo_password")
-    options.sudo = bool(body.get("sudo")) or options.sudo_password is not None
-    budget = body.get("error_budget")
-    if budget is not None and not isinstance(budget, (int, str)):
-        raise web.HTTPError(400, reason="'error_budget' must be a count or 'N%'")
-    options.error_budget = budget
-    return options
+    """Read the run options of a request body (bad fields answer 400)."""
+    return options_from_dict(body)
 
 
 def _credentials(data: Any) -> Credentials | None:
