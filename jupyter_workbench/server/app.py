@@ -153,6 +153,13 @@ class WorkbenchApp(ExtensionApp):
         config=True,
         help="The audit log file, JSON lines (default: audit.jsonl in the data dir).",
     )
+    instance_groups = Dict(
+        value_trait=List(Unicode()),
+        config=True,
+        help="Named groups of instances for batch runs, selected as '@name': "
+        "{'db': ['db-1', 'db-2']}. An instance can also join groups with its "
+        "tag group = 'db,backup'.",
+    )
     record_terminals = Bool(
         False,
         config=True,
@@ -215,6 +222,7 @@ class WorkbenchApp(ExtensionApp):
             channels_per_connection=self.channels_per_connection,
             idle_timeout=self.idle_timeout,
             scrollback=self.scrollback,
+            groups={k: list(v) for k, v in self.instance_groups.items()},
             access=self._access_config(),
         )
         self.gateway = Gateway(inventory, config)
@@ -350,7 +358,9 @@ class WorkbenchApp(ExtensionApp):
         owner = self._owner()
         return AccessConfig(
             policies=parse_policies(self.policies, where="WorkbenchApp.policies"),
-            policy_file=Path(self.policy_file).expanduser() if self.policy_file else None,
+            policy_file=Path(self.policy_file).expanduser()
+            if self.policy_file
+            else None,
             groups=parse_groups(self.groups, where="WorkbenchApp.groups"),
             admins={*self.admin_users, *([owner] if owner else [])},
             audit_file=Path(self.audit_log).expanduser() if self.audit_log else None,
@@ -361,7 +371,9 @@ class WorkbenchApp(ExtensionApp):
         owner = self._owner()
         return AccessConfig(
             policies=parse_policies(self.policies, where="WorkbenchApp.policies"),
-            policy_file=Path(self.policy_file).expanduser() if self.policy_file else None,
+            policy_file=Path(self.policy_file).expanduser()
+            if self.policy_file
+            else None,
             groups=parse_groups(self.groups, where="WorkbenchApp.groups"),
             admins={*self.admin_users, *([owner] if owner else [])},
             audit_file=Path(self.audit_log).expanduser() if self.audit_log else None,
