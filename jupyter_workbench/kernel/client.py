@@ -409,6 +409,12 @@ class Workbench:
         view = on_event or (LiveView() if live else None)
         return run_blocking(self, body, view)
 
+    def command_cell(self, targets: str = "", command: str = "") -> Any:
+        """Return a command-cell widget: pick hosts, run, cancel, see results."""
+        from .command_cell import CommandCell
+
+        return CommandCell(self, targets=targets, command=command)
+
     def rerun_failed(self, result: RunResult, *, live: bool = True) -> RunResult:
         """Run *result*'s command again on the hosts that failed in it."""
         return rerun_blocking(self, result, LiveView() if live else None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import pwd
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,42 @@ def test_bad_runs_say_what_is_wrong(wb, capsys):
 
 def port(wb: Workbench, name: str) -> int:
     return next(i.port for i in wb.instances() if i.name == name)
+
+
+def test_command_cell_runs_and_cancels(wb, ssh_user):
+    wb.run(
+        "all", "true", username=ssh_user.name, password=ssh_user.password, live=False
+    )
+    uid = pwd.getpwnam(ssh_user.name).pw_uid
+    cell = wb.command_cell()
+    assert cell.hosts.options == ("web1", "web2", "web3")
+
+    cell.hosts.value = ("web1", "web3")
+    cell.command.value = "echo $((6*7)); echo warn >&2"
+    cell.run_button.click()
+    assert cell.finished.wait(30)
+    assert cell.result.ok == ["web1", "web3"]
+    assert "<td>web3</td><td style='color:" in cell.status.value
+    assert cell.outputs.get_title(0) == "web1: ok"
+    assert "42\n\n--- stderr ---\nwarn" in cell.outputs.children[0].value
+
+    cell.targets.value = "all"
+    cell.command.value = "sleep 3005"
+    cell.run_button.click()
+    assert cell.run_button.disabled and not cell.cancel_button.disabled
+    deadline = time.monotonic() + 15
+    while len(pids_with(uid, "sleep 3005")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cell.cancel_button.click()
+    assert cell.finished.wait(30)
+    assert {h.state for h in cell.result} == {"cancelled"}
+    assert not pids_with(uid, "sleep 3005")
+
+
+def test_command_cell_says_what_is_missing(wb):
+    cell = wb.command_cell()
+    cell.run_button.click()
+    assert "Pick hosts" in cell.status.value
+    cell.targets.value, cell.command.value = "nope", "true"
+    cell.run_button.click()
+    assert "Nothing matches &#x27;nope&#x27;" in cell.status.value
