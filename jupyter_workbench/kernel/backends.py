@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
@@ -49,6 +49,9 @@ _ERRORS: dict[str, type[errors.WorkbenchError]] = {
     "sudo_denied": system_errors.SudoDenied,
     "tool_missing": system_errors.ToolMissing,
     "system_command_failed": system_errors.SystemCommandFailed,
+    "policy_denied": errors.PolicyDenied,
+    "policy_invalid": errors.PolicyInvalid,
+    "admin_required": errors.AdminRequired,
 }
 
 
@@ -66,6 +69,9 @@ class Backend(Protocol):
     async def logout(self, name: str) -> None: ...
     async def diagnose(self, name: str) -> dict[str, Any]: ...
     async def system(self, name: str, op: str, args: dict[str, Any]) -> Any: ...
+    async def explain(
+        self, action: str, name: str, user: str | None
+    ) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
 
@@ -96,7 +102,11 @@ class RestBackend:
         self._http = AsyncHTTPClient(force_instance=True)
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        headers = {"Authorization": self._auth, "Content-Type": "application/json"}
+        headers = {
+            "Authorization": self._auth,
+            "Content-Type": "application/json",
+            **origin_headers(),
+        }
         payload = None if body is None else json.dumps(body)
         if method in ("POST", "PUT") and payload is None:
             payload = "{}"
@@ -156,6 +166,11 @@ class RestBackend:
         method, path, body = rest_request(name, op, args)
         return await self._call(method, path, body)
 
+    async def explain(self, action: str, name: str, user: str | None) -> dict[str, Any]:
+        query = urlencode({"action": action, "instance": name, "user": user or ""})
+        result: dict[str, Any] = await self._call("GET", f"policy/explain?{query}")
+        return result
+
     async def close(self) -> None:
         self._http.close()
 
@@ -212,6 +227,11 @@ class LocalBackend:
             return None
         return await local_call(self.gateway.system(self.principal, name), op, args)
 
+    async def explain(self, action: str, name: str, user: str | None) -> dict[str, Any]:
+        user = user or self.principal
+        decision = self.gateway.explain(user, action, name)
+        return {**decision.to_dict(), "user": user, "instance": name}
+
     async def close(self) -> None:
         await self.gateway.close()
 
@@ -220,6 +240,28 @@ class LocalBackend:
             return outcome.to_dict()
         listed = {i["name"]: i for i in self.gateway.instances(self.principal)}
         return {"status": "connected", "instance": listed[outcome.instance.name]}
+
+
+def origin_headers() -> dict[str, str]:
+    """Name the notebook and cell making this call, for the server's audit log.
+
+    Jupyter starts kernels with ``JPY_SESSION_NAME`` (the notebook path);
+    IPython counts executions. Both are informational: the server records
+    them next to the authenticated user, it does not trust them.
+    """
+    headers = {}
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook:
+        headers["X-Workbench-Notebook"] = quote(notebook)
+    try:
+        from IPython.core.getipython import get_ipython
+
+        shell = get_ipython()  # type: ignore[no-untyped-call]
+    except ImportError:
+        shell = None
+    if shell is not None:
+        headers["X-Workbench-Cell"] = str(shell.execution_count)
+    return headers
 
 
 def _error_from(exc: HTTPClientError) -> errors.WorkbenchError:

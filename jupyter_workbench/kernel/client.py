@@ -163,6 +163,11 @@ class _Async:
     async def services(self, name: str) -> Table[ServiceInfo]:
         return await self.system(name).services()
 
+    async def explain(
+        self, action: str, name: str, *, user: str | None = None
+    ) -> dict[str, Any]:
+        return await self._on_loop(self._backend.explain(_action(action), name, user))
+
     async def run(
         self,
         targets: str | Sequence[str],
@@ -364,6 +369,18 @@ class Workbench:
         """Return the services of *name* with their state and boot setting."""
         return self._call(self.aio.services(name))
 
+    def explain(
+        self, action: str, name: str, *, user: str | None = None
+    ) -> dict[str, Any]:
+        """Say whether *user* (default: you) may do *action* on *name*, and why.
+
+        *action* is ``ecs-workbench:LoginInstance`` or just ``LoginInstance``.
+        The answer's ``explanation`` reads "allowed, because statement 1 of
+        policy ops allows it"; asking about another user needs an
+        administrator.
+        """
+        return self._call(self.aio.explain(action, name, user=user))
+
     def run(
         self,
         targets: str | Sequence[str],
@@ -479,6 +496,10 @@ async def _make_rest(url: str, key: str | None, token: str | None) -> Backend:
 
 async def _make_local(inventory: str | Path | None, config: dict[str, Any]) -> Backend:
     return LocalBackend.create(inventory, **config)
+
+
+def _action(action: str) -> str:
+    return action if ":" in action else f"ecs-workbench:{action}"
 
 
 def _login_body(

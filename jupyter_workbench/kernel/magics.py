@@ -28,6 +28,7 @@ HELP = """\
 %workbench users NAME                accounts on NAME (groups, locked, sudo, last login)
 %workbench logons NAME [USER]        logon history of NAME, failed logins included
 %workbench services NAME             services of NAME with state and boot setting
+%workbench policy check USER ACTION NAME   may USER do ACTION (e.g. LoginInstance) on NAME?
 %workbench upload LOCAL... HOSTS:DIR  upload files (globs) to DIR on hosts (names, web-*, a,b)
 %workbench download HOSTS:PATH LOCAL  download a file, folder or glob (one subfolder per host)
 %workbench run TARGETS -- COMMAND    run COMMAND on TARGETS (web-*, web[01-20], env=prod, @group, all)
@@ -121,6 +122,12 @@ class WorkbenchMagics(Magics):
         self._workbench().logout(name)
         print(f"Logged out of {name}")
 
+    def _policy(self, verb: str, user: str, action: str, name: str) -> None:
+        if verb != "check":
+            raise TypeError(verb)
+        answer = self._workbench().explain(action, name, user=user)
+        print(f"{user}: {answer['action']} on {name}: {answer['explanation']}")
+
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%workbench`` and its completion of sub-commands and names."""
@@ -139,7 +146,16 @@ def load_ipython_extension(ipython: Any) -> None:
             len(words) == 2 and not event.line.endswith(" ")
         )
         if typing_first:
-            return ["hosts", "login", "diagnose", "logout", "run", *SYSTEM, "help"]
+            return [
+                "hosts",
+                "login",
+                "diagnose",
+                "logout",
+                "run",
+                *SYSTEM,
+                "policy",
+                "help",
+            ]
         try:
             return [i.name for i in workbench().instances()]
         except WorkbenchError:

@@ -474,3 +474,33 @@ async def test_gateway_key_is_admin_only_and_rotation_retires_the_old_key(
         "alice", "POST", "instances", "real", "login", body=old
     )
     assert status == 401 and body["error"] == "auth_failed"
+
+
+async def test_kernel_client_explains_and_names_its_notebook(
+    jp_fetch, jp_http_port, jp_base_url, audit_file, monkeypatch
+):
+    # jp_fetch starts the HTTP server that the kernel client talks to.
+    from jupyter_workbench.gateway.errors import AdminRequired, PolicyDenied
+    from jupyter_workbench.kernel.client import Workbench
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "reports/weekly run.ipynb")
+    url = f"http://localhost:{jp_http_port}{jp_base_url}"
+    bob = Workbench(url, token="bob-token")
+    try:
+        answer = await bob.aio.explain("LoginInstance", "real")
+        assert answer["explanation"] == "denied, because no statement allows it for bob"
+        with pytest.raises(AdminRequired):
+            await bob.aio.explain("LoginInstance", "real", user="alice")
+        with pytest.raises(PolicyDenied, match="no statement allows it for bob"):
+            await bob.aio.login("real", "someone", password="never-used")
+    finally:
+        await asyncio.to_thread(bob.close)
+
+    denials = [e for e in audit(audit_file) if e["event"] == "denied"]
+    assert [e["action"] for e in denials] == [
+        "explain the policies for another user",
+        LOGIN,
+    ]
+    denied = denials[1]
+    assert denied["notebook"] == "reports/weekly run.ipynb"
+    assert "never-used" not in audit_file.read_text()
