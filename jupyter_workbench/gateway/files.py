@@ -40,6 +40,7 @@ from .errors import (
     RemotePathError,
     RemotePermissionDenied,
     SSHError,
+    WorkbenchError,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20  # asyncssh splits larger reads and writes into parallel requests
+CHUNK = 1 << 20  # one piece of a streamed read; asyncssh splits it into requests
+WRITE_BUFFER = 8 << 20  # writes this big keep ~32 SFTP requests in flight
 UPLOAD_SUFFIX = b".wb-upload"
 TAR_BLOCK = 512
 SFTP_IDLE = 60.0  # seconds an unused SFTP session keeps its channel
@@ -548,6 +550,7 @@ class Upload:
         self._hash: Any = hashlib.sha256()
         self._handle: asyncssh.SFTPClientFile | None = None
         self._buffer = bytearray()
+        self._writing = asyncio.Lock()
 
     async def open(self, offset: int) -> None:
         async with self.files.session() as sftp:
@@ -582,21 +585,27 @@ class Upload:
         self.offset = offset
 
     async def write(self, data: bytes) -> None:
-        """Append *data*; written to the remote in `CHUNK`-sized parallel writes."""
+        """Append *data*; written to the remote in `WRITE_BUFFER`-sized parallel writes."""
         self._buffer += data
-        if len(self._buffer) >= CHUNK:
+        if len(self._buffer) >= WRITE_BUFFER:
             await self.flush()
 
     async def flush(self) -> None:
         """Write what is buffered to the remote file."""
-        if not self._buffer or self._handle is None:
-            return
-        data, self._buffer = bytes(self._buffer), bytearray()
-        async with self.files.session() as sftp:
-            try:
-                await self._handle.write(data, self.offset)
-            except asyncssh.SFTPError as exc:
-                raise await self._write_error(sftp, exc) from None
+        # A dropped client closes the upload while a body chunk may still be
+        # flushing: one write at a time keeps the offsets right.
+        async with self._writing:
+            if not self._buffer or self._handle is None:
+                return
+            data, self._buffer = bytes(self._buffer), bytearray()
+            async with self.files.session() as sftp:
+                try:
+                    await self._handle.write(data, self.offset)
+                except asyncssh.SFTPError as exc:
+                    raise await self._write_error(sftp, exc) from None
+            self._advance(data)
+
+    def _advance(self, data: bytes) -> None:
         self.offset += len(data)
         self._hash.update(data)
         self.files._uploads[self.temp] = (self.offset, self._hash.copy())
@@ -682,7 +691,11 @@ class Upload:
                 await sftp.remove(self.temp)
 
     async def close(self) -> None:
-        """Close the remote handle; the temporary file stays for a resume."""
+        """Write what is buffered and close; the temporary file stays for a resume."""
+        if self._handle is not None:
+            with contextlib.suppress(WorkbenchError, asyncssh.Error, OSError):
+                await self.flush()
+        self._buffer = bytearray()
         handle, self._handle = self._handle, None
         if handle is not None:
             with contextlib.suppress(asyncssh.Error, OSError):

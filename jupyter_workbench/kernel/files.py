@@ -282,6 +282,12 @@ class RemoteFiles:
     def chmod(self, path: PathLike, mode: int) -> FileInfo:
         return self._call(self.aio.chmod(path, mode))  # type: ignore[no-any-return]
 
+    def browser(self, path: str = ".", *, download_dir: str = ".") -> Any:
+        """Return an ipywidgets file browser of this instance (needs ipywidgets)."""
+        from .file_widget import FileBrowser
+
+        return FileBrowser(self, path, download_dir=download_dir)
+
 
 def transport_for(backend: Backend, name: str) -> _Transport:
     """Return how to reach *name*'s files through *backend*."""
