@@ -64,7 +64,8 @@ def _local(args: argparse.Namespace) -> int:
             else:
                 diagnosis = wb.diagnose(args.name)
                 print(diagnosis)
-                return 0 if diagnosis.steps[3].ok else 1
+                reachable = all(step.ok for step in diagnosis.steps[:4])
+                return 0 if reachable else 1
     except WorkbenchError as exc:
         print(f"jupyter workbench: {exc.message}", file=sys.stderr)
         return 2

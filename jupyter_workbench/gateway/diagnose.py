@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,42 +61,61 @@ async def diagnose(
     known_hosts: KnownHosts,
     *,
     login_user: str | None,
+    jumps: Sequence[Instance] = (),
     timeout: float = 5.0,
 ) -> Diagnosis:
-    """Walk the steps of reaching *instance* and stop at the first failure."""
+    """Walk the steps of reaching *instance* and stop at the first failure.
+
+    With *jumps* (its jump hosts, nearest first), every hop is resolved and
+    checked against the rules, and TCP and SSH are tried on the outermost
+    jump host, which is the one the gateway connects to; the hops behind it
+    are reached through it at login.
+    """
     steps: list[Step] = []
+    hops = [instance, *jumps]
 
     def rest(after: str) -> Diagnosis:
         for name in STEPS[STEPS.index(after) + 1 :]:
             steps.append(Step(name, None, "not tried"))
         return Diagnosis(instance.name, steps)
 
-    try:
-        addresses = await resolve(instance.host, instance.port)
-    except WorkbenchError as exc:
-        steps.append(Step("resolve", False, exc.message))
-        return rest("resolve")
-    shown = ", ".join(str(a) for a in addresses)
-    steps.append(Step("resolve", True, f"{instance.host} → {shown}"))
-
-    try:
-        rule = [rules.check(a, instance.port) for a in addresses][0]
-    except WorkbenchError as exc:
-        steps.append(
-            Step("route", False, exc.message, hint=f"rule: {exc.details.get('rule')}")
-        )
-        return rest("route")
-    address = addresses[0]
-    steps.append(
-        Step("route", True, f"{address} port {instance.port} allowed by rule '{rule}'")
+    resolved: list[list[IPAddress]] = []
+    for hop in hops:
+        try:
+            resolved.append(await resolve(hop.host, hop.port))
+        except WorkbenchError as exc:
+            steps.append(Step("resolve", False, _via(hop, instance, exc.message)))
+            return rest("resolve")
+    shown = "; ".join(
+        _via(hop, instance, f"{hop.host} → {', '.join(str(a) for a in addresses)}")
+        for hop, addresses in zip(hops, resolved, strict=True)
     )
+    steps.append(Step("resolve", True, shown))
 
-    tcp = await _tcp(address, instance.port, timeout)
-    steps.append(tcp)
+    allowed = []
+    for hop, addresses in zip(hops, resolved, strict=True):
+        try:
+            rule = [rules.check(a, hop.port) for a in addresses][0]
+        except WorkbenchError as exc:
+            hint = f"rule: {exc.details.get('rule')}"
+            steps.append(Step("route", False, _via(hop, instance, exc.message), hint))
+            return rest("route")
+        allowed.append(
+            _via(
+                hop,
+                instance,
+                f"{addresses[0]} port {hop.port} allowed by rule '{rule}'",
+            )
+        )
+    steps.append(Step("route", True, "; ".join(allowed)))
+
+    first, address = hops[-1], resolved[-1][0]
+    tcp = await _tcp(address, first.port, timeout)
+    steps.append(_on(first, instance, tcp))
     if not tcp.ok:
         return rest("tcp")
 
-    steps.append(await _ssh(instance, address, known_hosts, timeout))
+    steps.append(_on(first, instance, await _ssh(first, address, known_hosts, timeout)))
     if not steps[-1].ok:
         return rest("ssh")
 
@@ -106,6 +126,17 @@ async def diagnose(
             Step("auth", False, "not logged in", hint="log in to the instance")
         )
     return Diagnosis(instance.name, steps)
+
+
+def _via(hop: Instance, target: Instance, detail: str) -> str:
+    return detail if hop is target else f"jump host {hop.name}: {detail}"
+
+
+def _on(hop: Instance, target: Instance, step: Step) -> Step:
+    if hop is target:
+        return step
+    hint = step.hint or f"{target.name} itself is reached through {hop.name} at login"
+    return Step(step.step, step.ok, _via(hop, target, step.detail), hint)
 
 
 async def _tcp(address: IPAddress, port: int, timeout: float) -> Step:
@@ -131,6 +162,7 @@ async def _tcp(address: IPAddress, port: int, timeout: float) -> Step:
     except OSError as exc:
         return Step("tcp", False, f"Cannot connect to {address}:{port}: {exc.strerror}")
     writer.close()
+    await writer.wait_closed()
     return Step("tcp", True, f"connected to {address}:{port} from {source}")
 
 
@@ -148,11 +180,20 @@ async def _ssh(
             ),
             timeout,
         )
-    except (OSError, asyncssh.Error, TimeoutError) as exc:
+    except TimeoutError:
         return Step(
             "ssh",
             False,
-            f"No SSH server answered on {address}:{instance.port} ({exc!r})",
+            f"{address}:{instance.port} accepted TCP but sent no SSH answer within "
+            f"{timeout:g} s",
+            hint="the host may be overloaded or hung, or the port may not be sshd",
+        )
+    except (OSError, asyncssh.Error) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        return Step(
+            "ssh",
+            False,
+            f"No SSH server answered on {address}:{instance.port} ({reason})",
             hint="check that the port belongs to sshd",
         )
     if key is None:

@@ -19,6 +19,7 @@ import tomllib
 from .errors import InstanceNotFound, InventoryError
 
 PROTOCOLS = ("ssh", "rdp")
+MAX_JUMPS = 8
 DEFAULT_PORTS = {"ssh": 22, "rdp": 3389}
 _SSH_OPTION_RE = re.compile(r"(\S+?)\s*(?:=\s*|\s+)(.*)")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
@@ -165,7 +166,8 @@ def load_file(path: str | Path) -> list[Instance]:
         )
 
     lines = _table_lines(text) if path.suffix != ".json" else []
-    instances = []
+    instances: list[Instance] = []
+    seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
         line = lines[index] if index < len(lines) else None
         where = f"{path}, line {line}" if line else f"{path}, instance {index + 1}"
@@ -173,7 +175,16 @@ def load_file(path: str | Path) -> list[Instance]:
             raise InventoryError(
                 f"{where}: each instance must be a table", file=str(path)
             )
-        instances.append(instance_from_mapping(entry, where=where))
+        instance = instance_from_mapping(entry, where=where)
+        if instance.name in seen:
+            raise InventoryError(
+                f"{where}: field 'name' repeats '{instance.name}', already used at "
+                f"{seen[instance.name]}: names must be unique",
+                file=str(path),
+                field="name",
+            )
+        seen[instance.name] = where.removeprefix(f"{path}, ")
+        instances.append(instance)
     return instances
 
 
@@ -247,6 +258,30 @@ class Inventory:
         raise InstanceNotFound(
             f"No instance named '{name}' (known: {known})", instance=name
         )
+
+    def route(self, name: str) -> list[Instance]:
+        """Return the instance and its jump hosts, target first.
+
+        Raises
+        ------
+        InstanceNotFound
+            When the instance or one of its jump hosts is not in the inventory.
+        InventoryError
+            When the jump hosts form a loop or the chain is too long.
+        """
+        route = [self.get(name)]
+        while route[-1].jump:
+            hop = self.get(route[-1].jump)
+            if hop in route or len(route) >= MAX_JUMPS + 1:
+                chain = " → ".join(i.name for i in [*route, hop])
+                raise InventoryError(
+                    f"The jump hosts of {route[0].name} form a loop or a chain longer "
+                    f"than {MAX_JUMPS} ({chain}): fix their 'jump' fields",
+                    instance=route[0].name,
+                    field="jump",
+                )
+            route.append(hop)
+        return route
 
     def __iter__(self) -> Any:
         return iter(

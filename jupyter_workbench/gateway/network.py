@@ -210,8 +210,21 @@ def _unwrap(address: IPAddress) -> IPAddress:
     return address
 
 
+#: IPv6 ranges whose last 32 bits carry an IPv4 address that a translator
+#: or tunnel may deliver to: IPv4-compatible (deprecated), SIIT, and the
+#: well-known and local-use NAT64 prefixes.
+_IPV4_CARRIERS = tuple(
+    ipaddress.IPv6Network(n)
+    for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
 def _embedded_ipv4(address: IPAddress) -> list[IPAddress]:
-    """Return IPv4 addresses that *address* would deliver to (mapped, 6to4, NAT64)."""
+    """Return the IPv4 addresses that *address* may deliver to.
+
+    An address filter must judge these as the IPv4 address they carry:
+    mapped, 6to4, Teredo (server and client), and the carriers above.
+    """
     if not isinstance(address, ipaddress.IPv6Address):
         return []
     found: list[IPAddress] = []
@@ -219,6 +232,8 @@ def _embedded_ipv4(address: IPAddress) -> list[IPAddress]:
         found.append(address.ipv4_mapped)
     if address.sixtofour:
         found.append(address.sixtofour)
-    if address in ipaddress.ip_network("64:ff9b::/96"):
+    if address.teredo:
+        found.extend(address.teredo)
+    if any(address in carrier for carrier in _IPV4_CARRIERS) and int(address) > 1:
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found

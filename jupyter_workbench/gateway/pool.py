@@ -23,7 +23,7 @@ import asyncssh
 
 from .connect import Attempt, Connector, LoginChallenge, WorkbenchClient
 from .credentials import Credentials
-from .errors import HostKeyError, NotLoggedIn, SSHError, WorkbenchError
+from .errors import HostKeyUnknown, NotLoggedIn, SSHError, WorkbenchError
 from .hostkeys import KnownHosts
 from .inventory import Instance, Inventory
 
@@ -213,13 +213,16 @@ class ConnectionPool:
     ) -> tuple[asyncssh.SSHClientConnection, WorkbenchClient]:
         tunnel = None
         if instance.jump:
+            self._inventory.route(instance.name)  # refuses loops before connecting
             tunnel = await self._tunnel(principal, instance, attempt.credentials)
         known_hosts = self._known_hosts(principal)
         try:
             return await self._connector.open(
                 instance, attempt, known_hosts, tunnel=tunnel
             )
-        except HostKeyError:
+        except HostKeyUnknown:
+            # Only a first-contact key may be confirmed later; a changed key
+            # is refused outright and never offered for acceptance.
             if attempt.presented_key is not None:
                 where = (principal, instance.host, instance.port)
                 self.host_key_attempts[where] = attempt.presented_key

@@ -417,3 +417,19 @@ def test_demo_is_listed_first() -> None:
     )
 
     assert [instance.name for instance in inventory] == ["zz-demo", "alpha"]
+
+
+def test_a_name_used_twice_in_one_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "twice.toml"
+    path.write_text(
+        '[[instances]]\nname = "a"\nhost = "10.0.0.1"\n\n'
+        '[[instances]]\nname = "a"\nhost = "10.0.0.2"\n'
+    )
+
+    with pytest.raises(InventoryError) as caught:
+        load_file(path)
+
+    assert (
+        "line 5" in caught.value.message
+        and "already used at line 1" in caught.value.message
+    )

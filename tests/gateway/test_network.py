@@ -63,6 +63,11 @@ METADATA_AND_LINK_LOCAL = [
     "64:ff9b::6464:64c8",
     "2002:a9fe:a9fe::1",
     "2002:6464:64c8::",
+    # IPv4-compatible, SIIT, local-use NAT64 and Teredo (client obfuscated).
+    "::169.254.169.254",
+    "::ffff:0:a9fe:a9fe",
+    "64:ff9b:1::a9fe:a9fe",
+    "2001:0:4136:e378:8000:63bf:5601:5601",
 ]
 
 

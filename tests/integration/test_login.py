@@ -99,6 +99,11 @@ async def test_changed_host_key_is_refused_naming_both_fingerprints(
         == old
     ), "a changed key must never replace the trusted one silently"
 
+    # The changed key cannot be accepted in place of the trusted one.
+    with pytest.raises(HostKeyError):
+        gateway.accept_host_key(PRINCIPAL, "real", server.host_key_fingerprint)
+    assert len(gateway.known_hosts(PRINCIPAL).trusted(server.host, server.port)) == 1
+
     # Forgetting the old key (ssh-keygen -R) makes the next login a first contact.
     assert gateway.forget_host_key(PRINCIPAL, "real") == 1
     with pytest.raises(HostKeyUnknown) as again:
@@ -300,3 +305,43 @@ def Instance_on(port: int, host: str = "127.0.0.1"):  # noqa: N802
     from jupyter_workbench.gateway.inventory import Instance
 
     return Instance(name="closed", host=host, port=port)
+
+
+async def test_jump_hosts_that_loop_are_refused_before_connecting(
+    make_gateway, sshd, ssh_user
+):
+    from jupyter_workbench.gateway.errors import InventoryError
+    from jupyter_workbench.gateway.inventory import Instance
+
+    gateway = make_gateway(
+        Instance(name="a", host=sshd.host, port=sshd.port, jump="b"),
+        Instance(name="b", host=sshd.host, port=sshd.port, jump="a"),
+    )
+
+    with pytest.raises(InventoryError) as caught:
+        await gateway.login(
+            PRINCIPAL, "a", Credentials(ssh_user.name, password=ssh_user.password)
+        )
+
+    assert "a → b → a" in caught.value.message
+
+
+async def test_diagnose_follows_the_jump_host(make_gateway, sshd, ssh_user):
+    from jupyter_workbench.gateway.inventory import Instance
+
+    gateway = make_gateway(
+        Instance(name="meta", host="169.254.169.254", port=22),
+        instance_for(sshd, name="via-meta", jump="meta"),
+        instance_for(sshd, name="bastion"),
+        Instance(name="inner", host="127.0.0.2", port=sshd.port, jump="bastion"),
+    )
+
+    refused = await gateway.diagnose(PRINCIPAL, "via-meta")
+    route = refused.steps[1]
+    assert route.ok is False and "jump host meta" in route.detail
+    assert [s.ok for s in refused.steps[2:4]] == [None, None], "nothing was connected"
+
+    through = await gateway.diagnose(PRINCIPAL, "inner")
+    tcp = through.steps[2]
+    assert tcp.ok and tcp.detail.startswith("jump host bastion:")
+    assert f"{sshd.port}" in tcp.detail
