@@ -19,6 +19,7 @@ from .connect import Attempt, Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
 from .errors import (
+    HostKeyChanged,
     HostKeyError,
     NotLoggedIn,
     SSHError,
@@ -225,6 +226,15 @@ class Gateway:
             if fingerprint(key) != presented_fingerprint.strip():
                 continue
             del self.pool.host_key_attempts[(principal, instance.host, instance.port)]
+            known = self.known_hosts(principal)
+            if known.trusted(instance.host, instance.port):
+                raise HostKeyChanged(
+                    f"Other keys are already trusted for {instance.name}: a new key "
+                    "means its host key changed, which is refused. If the instance "
+                    "was rebuilt, forget the old key first, then log in again",
+                    instance=instance.name,
+                    fingerprint=fingerprint(key),
+                )
             self.known_hosts(principal).add(instance.host, instance.port, key)
             self.access.audit.record(
                 "host_key_trusted",
@@ -278,7 +288,7 @@ class Gateway:
 
         It shows addresses, rules and host keys, so it needs the login action.
         """
-        instance = self.inventory.get(name)
+        instance, *jumps = self.inventory.route(name)
         self.authorize(principal, LOGIN, name)
         login = self.pool.login_for(principal, name)
         return await diagnose(
@@ -286,6 +296,7 @@ class Gateway:
             self.rules,
             self.known_hosts(principal),
             login_user=login.credentials.username if login else None,
+            jumps=jumps,
             timeout=self.config.connect_timeout,
         )
 
@@ -718,11 +729,7 @@ class Gateway:
         )
 
     def _route(self, name: str) -> list[Instance]:
-        instance = self.inventory.get(name)
-        route = [instance]
-        while route[-1].jump and len(route) < 8:
-            route.append(self.inventory.get(route[-1].jump))
-        return route
+        return self.inventory.route(name)
 
     def _with_demo_secret(
         self, instance: Instance, credentials: Credentials | None
