@@ -76,6 +76,7 @@ class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
       ]);
       row.dataset.instance = instance.name;
       row.dataset.search = Private.searchText(instance);
+      Private.disableUnless(row, Private.mayLogin(instance));
       list.appendChild(row);
     });
     if (terminals.length > 0) {
@@ -105,11 +106,13 @@ class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
       ]);
       row.dataset.terminal = terminal.id;
       row.dataset.search = terminal.instance.toLowerCase();
+      const on = instances.find(i => i.name === terminal.instance);
+      Private.disableUnless(row, on === undefined || Private.mayLogin(on));
       list.appendChild(row);
     });
     this.node.appendChild(list);
 
-    const first = list.querySelector('input');
+    const first = list.querySelector<HTMLInputElement>('input:not(:disabled)');
     if (first) {
       first.checked = true;
     }
@@ -141,7 +144,8 @@ class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
       const search = row.dataset.search ?? '';
       const visible = words.every(word => search.includes(word));
       row.hidden = !visible;
-      first = first ?? (visible ? row.querySelector('input') : null);
+      first =
+        first ?? (visible ? row.querySelector('input:not(:disabled)') : null);
     }
     if (first) {
       first.checked = true;
@@ -159,7 +163,7 @@ class PickerBody extends Widget implements Dialog.IBodyWidget<Pick | null> {
     event.preventDefault();
     const radios = [
       ...this.node.querySelectorAll<HTMLInputElement>(
-        '.jp-workbench-picker-row:not([hidden]) input'
+        '.jp-workbench-picker-row:not([hidden]) input:not(:disabled)'
       )
     ];
     const current = radios.findIndex(radio => radio.checked);
@@ -202,7 +206,30 @@ namespace Private {
     if (instance.logged_in) {
       parts.push(trans.__('logged in'));
     }
+    if (!mayLogin(instance)) {
+      parts.push(trans.__('not allowed by the access policies'));
+    }
     return parts.join(' · ');
+  }
+
+  /**
+   * Whether the access policies let this user log in to the instance.
+   */
+  export function mayLogin(instance: Workbench.IInstance): boolean {
+    const allowed = instance.allowed_actions;
+    return allowed === undefined || allowed.includes(Workbench.LOGIN_ACTION);
+  }
+
+  /**
+   * Disable a picker row (its radio and its look) when *allowed* is false.
+   */
+  export function disableUnless(row: HTMLElement, allowed: boolean): void {
+    const radio = row.querySelector('input');
+    if (radio && !allowed) {
+      radio.disabled = true;
+      row.classList.add('jp-mod-disabled');
+      row.setAttribute('aria-disabled', 'true');
+    }
   }
 
   /**

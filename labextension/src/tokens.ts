@@ -39,7 +39,17 @@ export namespace Workbench {
     demo: boolean;
     logged_in: boolean;
     login_user: string | null;
+    /**
+     * The policy actions this user may do on the instance (absent from
+     * servers without access policies).
+     */
+    allowed_actions?: string[];
   }
+
+  /**
+   * The policy action that logging in and terminals need.
+   */
+  export const LOGIN_ACTION = 'ecs-workbench:LoginInstance';
 
   /**
    * A terminal session on an instance.
