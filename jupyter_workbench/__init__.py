@@ -11,10 +11,12 @@ from .gateway.errors import (
     HostKeyUnknown,
     NetworkRefused,
     NotLoggedIn,
+    RemotePathError,
     Unreachable,
     WorkbenchError,
 )
 from .kernel.client import InstanceInfo, InstanceList, Workbench
+from .kernel.files import FileInfo, RemoteFiles
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -36,12 +38,15 @@ def load_ipython_extension(ipython: Any) -> None:
 
 __all__ = [
     "AuthenticationFailed",
+    "FileInfo",
     "HostKeyChanged",
     "HostKeyUnknown",
     "InstanceInfo",
     "InstanceList",
     "NetworkRefused",
     "NotLoggedIn",
+    "RemoteFiles",
+    "RemotePathError",
     "Unreachable",
     "Workbench",
     "WorkbenchError",

@@ -16,6 +16,12 @@
      ├── PolicyInvalid           a malformed access policy document or file
      ├── PolicyDenied            the access policies deny the action
      ├── AdminRequired           only an administrator may do this
+     ├── RemotePathError         a remote file operation failed (details: path, reason)
+     │    ├── RemoteNotFound     no such file or folder
+     │    ├── RemotePermissionDenied
+     │    ├── RemoteExists       the target exists, or a folder is not empty
+     │    ├── RemoteNoSpace      disk full or quota exceeded
+     │    └── ChecksumMismatch   an upload arrived different, or the file changed
      └── SSHError                the session failed after connecting
 
 Every error has a ``code`` (a stable string for clients), a ``message``

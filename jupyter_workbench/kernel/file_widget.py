@@ -6,6 +6,7 @@ frontend extension of its own).
 from __future__ import annotations
 
 import posixpath
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,6 @@ class FileBrowser(widgets.VBox):  # type: ignore[misc]
             self._say(exc.message, error=True)
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        from html import escape
-
         color = "var(--jp-error-color1, red)" if error else "inherit"
         self.status.value = f'<span style="color:{color}">{escape(text)}</span>'
 

@@ -10,13 +10,16 @@ gateway reads and writes over SFTP directly, the REST backend streams the
 from __future__ import annotations
 
 import asyncio
+import glob
 import hashlib
 import json
 import os
 import posixpath
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, fields
 from fnmatch import fnmatch
+from html import escape
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
@@ -71,8 +74,6 @@ class FileList(list[FileInfo]):
         return pd.DataFrame([vars(e) for e in self])
 
     def _repr_html_(self) -> str:
-        from html import escape
-
         rows = "".join(
             f"<tr><td>{escape(e.permissions)}</td><td>{escape(e.owner or '')}</td>"
             f"<td>{e.size}</td><td>{escape(e.name)}"
@@ -511,8 +512,6 @@ class _ProgressLine:
     """A one-line text progress bar, redrawn with carriage returns."""
 
     def __init__(self, label: str, out: Any) -> None:
-        import sys
-
         self.label = label
         self.out = out or sys.stdout
         self.shown = -1
@@ -551,8 +550,6 @@ def _split_target(wb: Any, spec: str) -> tuple[list[str], str]:
 
 
 def _local_glob(pattern: str) -> list[str]:
-    import glob
-
     found = glob.glob(os.path.expanduser(pattern))
     return [f for f in found if os.path.isfile(f)]
 
