@@ -13,9 +13,11 @@ import json
 import logging
 import os
 import re
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import WorkbenchError
 from .hostkeys import principal_file
@@ -159,11 +161,25 @@ def read_cast(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
     ValueError
         When the file is not asciicast v2.
     """
-    with path.open(encoding="utf-8") as stream:
-        header = json.loads(stream.readline())
-        if not isinstance(header, dict) or header.get("version") != 2:
-            raise ValueError(f"{path} is not an asciicast v2 recording")
-        events = [json.loads(line) for line in stream if line.strip()]
+    return parse_cast(path.read_text(encoding="utf-8"), where=str(path))
+
+
+def parse_cast(
+    text: str, *, where: str = "recording"
+) -> tuple[dict[str, Any], list[list[Any]]]:
+    """Parse asciicast v2 text into its header and events.
+
+    Raises
+    ------
+    ValueError
+        When the text is not asciicast v2.
+    """
+    # Split on newlines only: U+2028 and friends stay raw inside JSON strings.
+    lines = text.split("\n")
+    header = json.loads(lines[0]) if lines else None
+    if not isinstance(header, dict) or header.get("version") != 2:
+        raise ValueError(f"{where} is not an asciicast v2 recording")
+    events = [json.loads(line) for line in lines[1:] if line.strip()]
     for event in events:
         if (
             not isinstance(event, list)
@@ -172,5 +188,51 @@ def read_cast(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
             or event[1] not in ("o", "i", "r", "m")
             or not isinstance(event[2], str)
         ):
-            raise ValueError(f"{path}: malformed event {event!r}")
+            raise ValueError(f"{where}: malformed event {event!r}")
     return header, events
+
+
+@dataclass
+class Recording:
+    """A terminal recording, to read or to replay in a notebook or a terminal."""
+
+    header: dict[str, Any]
+    events: list[list[Any]]
+
+    @classmethod
+    def from_text(cls, text: str) -> Recording:
+        """Parse asciicast v2 text."""
+        header, events = parse_cast(text)
+        return cls(header, events)
+
+    @property
+    def output(self) -> str:
+        """Everything the terminal showed, escape sequences included."""
+        return "".join(e[2] for e in self.events if e[1] == "o")
+
+    @property
+    def duration(self) -> float:
+        return float(self.events[-1][0]) if self.events else 0.0
+
+    def play(
+        self, *, speed: float = 1.0, max_idle: float = 1.0, out: TextIO | None = None
+    ) -> None:
+        """Write the output again at its recorded pace (blocks while playing).
+
+        Parameters
+        ----------
+        speed
+            2.0 plays twice as fast.
+        max_idle
+            Pauses longer than this many seconds are shortened to it.
+        out
+            Where to write; default: standard output (a notebook cell's output).
+        """
+        stream = out or sys.stdout
+        last = 0.0
+        for at, kind, data in self.events:
+            time.sleep(min(max(at - last, 0.0), max_idle) / speed)
+            last = at
+            if kind == "o":
+                stream.write(data)
+                stream.flush()

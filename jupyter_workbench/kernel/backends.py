@@ -72,6 +72,8 @@ class Backend(Protocol):
     async def explain(
         self, action: str, name: str, user: str | None
     ) -> dict[str, Any]: ...
+    async def recordings(self) -> list[dict[str, Any]]: ...
+    async def recording(self, recording_id: str) -> str: ...
     async def close(self) -> None: ...
 
 
@@ -171,6 +173,14 @@ class RestBackend:
         result: dict[str, Any] = await self._call("GET", f"policy/explain?{query}")
         return result
 
+    async def recordings(self) -> list[dict[str, Any]]:
+        data = await self._call("GET", "recordings")
+        return list(data["recordings"])
+
+    async def recording(self, recording_id: str) -> str:
+        data = await self._call("GET", f"recordings/{quote(recording_id)}?format=json")
+        return str(data["cast"])
+
     async def close(self) -> None:
         self._http.close()
 
@@ -231,6 +241,13 @@ class LocalBackend:
         user = user or self.principal
         decision = self.gateway.explain(user, action, name)
         return {**decision.to_dict(), "user": user, "instance": name}
+
+    async def recordings(self) -> list[dict[str, Any]]:
+        return self.gateway.access.recordings.list(self.principal)
+
+    async def recording(self, recording_id: str) -> str:
+        path = self.gateway.access.recordings.path(self.principal, recording_id)
+        return path.read_text(encoding="utf-8")
 
     async def close(self) -> None:
         await self.gateway.close()

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from ..gateway.diagnose import Diagnosis, Step
 from ..gateway.errors import HostKeyUnknown, WorkbenchError
 from ..gateway.inventory import Instance
+from ..gateway.recording import Recording
 from ..gateway.system import LogonRecord, ServiceInfo, UserInfo
 from .backends import Backend, LocalBackend, RestBackend
 from .files import AsyncRemoteFiles, RemoteFiles, transport_for
@@ -167,6 +168,13 @@ class _Async:
         self, action: str, name: str, *, user: str | None = None
     ) -> dict[str, Any]:
         return await self._on_loop(self._backend.explain(_action(action), name, user))
+
+    async def recordings(self) -> list[dict[str, Any]]:
+        return await self._on_loop(self._backend.recordings())
+
+    async def recording(self, recording_id: str) -> Recording:
+        text = await self._on_loop(self._backend.recording(recording_id))
+        return Recording.from_text(text)
 
     async def run(
         self,
@@ -380,6 +388,14 @@ class Workbench:
         administrator.
         """
         return self._call(self.aio.explain(action, name, user=user))
+
+    def recordings(self) -> list[dict[str, Any]]:
+        """List your terminal recordings (``record_terminals`` must be on), newest first."""
+        return self._call(self.aio.recordings())
+
+    def recording(self, recording_id: str) -> Recording:
+        """Fetch one recording; ``.play()`` replays it in the cell's output."""
+        return self._call(self.aio.recording(recording_id))
 
     def run(
         self,

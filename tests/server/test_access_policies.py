@@ -347,7 +347,7 @@ async def test_audit_records_each_event_and_no_password_appears_anywhere(
 
 
 async def test_recording_holds_the_session_output_as_asciicast_v2(
-    as_user, socket, sshd, ssh_user, jp_serverapp
+    as_user, socket, sshd, ssh_user, jp_serverapp, jp_http_port, jp_base_url
 ):
     await password_login(as_user, "alice", ssh_user)
     status, terminal = await as_user(
@@ -390,6 +390,21 @@ async def test_recording_holds_the_session_output_as_asciicast_v2(
     assert ["r", "70x20"] in [e[1:] for e in events]
     times = [e[0] for e in events]
     assert times == sorted(times)
+
+    # Replay from a notebook: the kernel client fetches it and plays it back.
+    import io
+
+    from jupyter_workbench.kernel.client import Workbench
+
+    wb = Workbench(f"http://localhost:{jp_http_port}{jp_base_url}", token="alice-token")
+    try:
+        [listed] = await wb.aio.recordings()
+        replay = await wb.aio.recording(listed["id"])
+    finally:
+        await asyncio.to_thread(wb.close)
+    played = io.StringIO()
+    replay.play(speed=1000, max_idle=0.001, out=played)
+    assert replay.output == screen == played.getvalue()
 
 
 async def test_gateway_key_is_admin_only_and_rotation_retires_the_old_key(
