@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -146,3 +148,16 @@ class LabServer:
         if self.process is not None:
             stop_process(self.process, timeout=15)
             self.process = None
+
+
+async def close_websocket(ws: Any, timeout: float = 10.0) -> None:
+    """Close a tornado websocket client and wait until its socket is closed.
+
+    ``close()`` only starts the closing handshake; returning before the
+    server answers leaves the socket to the garbage collector, which warns.
+    """
+    ws.close()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while await ws.read_message() is not None:
+                pass

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import LabServer
+from labserver import LabServer, close_websocket
 from sshd import SSHServer
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -87,7 +87,7 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
             elif kind == "status" and content["execution_state"] == "idle":
                 break
     finally:
-        ws.close()
+        await close_websocket(ws)
     return "".join(output), error
 
 

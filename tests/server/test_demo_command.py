@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import LabServer
+from labserver import LabServer, close_websocket
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -58,5 +58,5 @@ async def _type(server: LabServer, terminal_id: str, keys: str, expect: str) -> 
             if kind == "stdout":
                 seen += rest[0]
     finally:
-        ws.close()
+        await close_websocket(ws)
     return seen
