@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .batch import BatchRun, RunOptions, RunRegistry
 from .access import Access, AccessConfig
+from .batch import BatchRun, RunOptions, RunRegistry
 from .connect import Attempt, Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
