@@ -20,6 +20,7 @@ import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
+import { broadcastGroup } from './broadcast';
 import { WorkbenchTerminalConnection } from './connection';
 import { showWorkbenchError } from './dialogs';
 import { filesPlugin } from './files';
@@ -298,6 +299,7 @@ namespace Private {
     showStatus();
     connection.connectionStatusChanged.connect(showStatus);
     panel.disposed.connect(() => connection.dispose());
+    broadcastGroup.add(panel, connection, trans);
     return panel;
   }
 

@@ -1,2 +1,3 @@
 import './base.css';
+import './broadcast.css';
 import './system.css';
