@@ -91,7 +91,8 @@ export namespace SystemAPI {
 }
 
 /**
- * Register the "Manage Instance…" command.
+ * Register the "Manage Instance…" command, in the context menu of
+ * instance terminals too.
  *
  * @returns the command id, for the palette.
  */
@@ -108,14 +109,13 @@ export function addSystemCommand(
         : trans.__('Manage Instance…'),
     caption: trans.__('Users, logon history and services of an instance'),
     execute: async args => {
+      // From the context menu of a terminal panel: that panel's instance.
+      const instance = args.fromContextMenu
+        ? app.contextMenuHitTest(node => !!node.dataset.instance)?.dataset
+            .instance
+        : (args.instance as string | undefined);
       try {
-        return await openSystem(
-          app,
-          args.instance as string | undefined,
-          open,
-          settings,
-          trans
-        );
+        return await openSystem(app, instance, open, settings, trans);
       } catch (reason) {
         await showWorkbenchError(
           trans.__('Cannot manage the instance'),
@@ -125,6 +125,12 @@ export function addSystemCommand(
         return null;
       }
     }
+  });
+  app.contextMenu.addItem({
+    command: MANAGE_INSTANCE_COMMAND,
+    selector: '.jp-workbench-terminal',
+    args: { fromContextMenu: true },
+    rank: 100
   });
   return MANAGE_INSTANCE_COMMAND;
 }

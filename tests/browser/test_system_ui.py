@@ -115,3 +115,17 @@ def test_panel_lists_users_and_logons_and_locks_with_confirmation(
     services = page.locator('.jp-workbench-table[data-kind="services"]')
     expect(services.locator('td[data-key="name"]', has_text="ssh")).not_to_have_count(0)
     assert admin_user.password not in lab.log_text()
+
+    # The context menu of a terminal on the instance opens (here: shows) its panel.
+    page.locator('.jp-workbench-system-tab[data-tab="users"]').click()
+    page.keyboard.press("Control+Shift+c")
+    page.locator(".lm-CommandPalette-input").fill("Instance Terminal")
+    page.locator(".lm-CommandPalette-item", has_text="Instance Terminal").first.click()
+    page.locator('.jp-workbench-picker-row[data-instance="real"]').click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Open", exact=True).click()
+    terminal = page.locator(".jp-workbench-terminal")
+    expect(terminal).to_be_visible()
+    terminal.click(button="right")
+    page.locator(".lm-Menu-item", has_text="Manage Instance").click()
+    current = page.locator(".lm-DockPanel .lm-TabBar-tab.lm-mod-current")
+    expect(current).to_contain_text("real system")
