@@ -282,6 +282,11 @@ class Gateway:
         if files is not None:
             await files.close()
         await self.pool.logout(principal, name, username)
+        # The held sudo passwords and system shells of those logins go too.
+        for key in [*self._sudo_passwords, *self._system_shells]:
+            if key[:2] == (principal, name) and username in (None, key[2]):
+                self._sudo_passwords.pop(key, None)
+                self._system_shells.pop(key, None)
 
     async def diagnose(self, principal: str, name: str) -> Diagnosis:
         """Diagnose reaching *name*: resolve, route, TCP, SSH, auth.

@@ -269,6 +269,14 @@ async def test_wrong_or_missing_sudo_password_is_a_clear_error(
     users = {u.name: u for u in await gateway.system(PRINCIPAL, "real").users()}
     assert users[sudo_user.name].locked is False
 
+    # Logging out forgets the held sudo password.
+    await gateway.logout(PRINCIPAL, "real")
+    await gateway.login(
+        PRINCIPAL, "real", Credentials(sudo_user.name, private_key=key.private_key)
+    )
+    with pytest.raises(SudoRequired):
+        await gateway.system(PRINCIPAL, "real").lock_user(sudo_user.name)
+
 
 async def test_user_without_sudo_rights_is_told_so(
     gateway: Gateway, ssh_user: LocalUser
