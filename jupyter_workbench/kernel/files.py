@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..gateway.errors import ChecksumMismatch, WorkbenchError
-from ..gateway.files import CHUNK, path_from_wire, wire_path
+from ..gateway.files import CHUNK, copy_between, path_from_wire, wire_path
 from .backends import _ERRORS, Backend, LocalBackend, RestBackend, _error_from
 
 T = TypeVar("T")
@@ -215,6 +215,14 @@ class AsyncRemoteFiles:
     async def chmod(self, path: PathLike, mode: int) -> FileInfo:
         return await self._op("chmod", path, mode=mode)
 
+    async def copy(
+        self, path: PathLike, to: PathLike, *, instance: str | None = None
+    ) -> FileInfo:
+        """Copy a file or folder to *to* on *instance* (this one by default),
+        streamed through the gateway."""
+        target = {**_wire(to, "to"), "to_instance": instance or self.name}
+        return await self._op("copy", path, **target)
+
     async def _op(self, op: str, path: PathLike, **body: Any) -> FileInfo:
         answer = await self._on_loop(
             self._transport.call(op, {**_wire(path, "path"), **body})
@@ -283,6 +291,12 @@ class RemoteFiles:
     def chmod(self, path: PathLike, mode: int) -> FileInfo:
         return self._call(self.aio.chmod(path, mode))  # type: ignore[no-any-return]
 
+    def copy(
+        self, path: PathLike, to: PathLike, *, instance: str | None = None
+    ) -> FileInfo:
+        """Copy a file or folder to *to* on *instance* (this one by default)."""
+        return self._call(self.aio.copy(path, to, instance=instance))  # type: ignore[no-any-return]
+
     def browser(self, path: str = ".", *, download_dir: str = ".") -> Any:
         """Return an ipywidgets file browser of this instance (needs ipywidgets)."""
         from .file_widget import FileBrowser
@@ -311,8 +325,15 @@ class _LocalTransport:
         return self._gateway.files(self._principal, self._name, write=write)
 
     async def call(self, op: str, body: dict[str, Any]) -> Any:
-        files = self._files(write=True)
+        files = self._files(write=op != "copy")
         path = path_from_wire(body.get("path"), body.get("path_b64"))
+        if op == "copy":
+            target = self._gateway.files(
+                self._principal, body["to_instance"], write=True
+            )
+            path_to = path_from_wire(body.get("to"), body.get("to_b64"))
+            await copy_between(files, path, target, path_to)
+            return (await target.stat(path_to)).to_dict()
         if op == "mkdir":
             await files.mkdir(path, parents=body["parents"])
         elif op == "rename":

@@ -85,6 +85,9 @@ def test_files_in_process(wb: Workbench, remote_dir: Path, tmp_path: Path):
     assert seen[-1] == (info.size, info.size)
     back = fs.download(info.path, tmp_path / "back")
     assert back.read_bytes() == local.read_bytes()
+    copied = fs.copy(info.path, f"{remote_dir}/copy.bin", instance="real")
+    assert copied.size == info.size
+    assert (remote_dir / "copy.bin").read_bytes() == local.read_bytes()
 
 
 def test_upload_and_download_many(wb: Workbench, remote_dir: Path, tmp_path: Path):
@@ -136,6 +139,8 @@ def test_files_and_magics_from_a_kernel(
         print("listed", [e.name for e in fs.list({str(remote_dir)!r})])
         fs.write({str(remote_dir)!r} + "/note.txt", "from the kernel")
         print("read", fs.read_text({str(remote_dir)!r} + "/note.txt"))
+        fs.copy({str(remote_dir)!r} + "/note.txt", {str(remote_dir)!r} + "/copied.txt")
+        print("copied", fs.read_text({str(remote_dir)!r} + "/copied.txt"))
         %workbench download real:{remote_dir}/payload.bin {tmp_path}/dl
         data = open({str(tmp_path)!r} + "/dl/payload.bin", "rb").read()
         print("sha", hashlib.sha256(data).hexdigest())
@@ -149,6 +154,7 @@ def test_files_and_magics_from_a_kernel(
 
     assert "listed ['payload.bin']" in output
     assert "read from the kernel" in output
+    assert "copied from the kernel" in output
     assert f"sha {digest}" in output
     assert "error RemoteNotFound" in output
     assert (remote_dir / "payload.bin").read_bytes() == local.read_bytes()
