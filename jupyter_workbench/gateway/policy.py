@@ -60,6 +60,8 @@ ACTIONS: dict[str, str] = {
 }
 
 VERSIONS = ("1",)
+#: What the inventory gives for a region or account it does not know.
+UNKNOWN = "*"
 EFFECTS = ("Allow", "Deny")
 _STATEMENT_KEYS = {"Effect", "Action", "Resource", "Sid"}
 _RESOURCE_PREFIX = f"acs:{SERVICE}:"
@@ -108,12 +110,23 @@ class ResourcePattern:
             )
         return cls(text, region, account, instance)
 
-    def matches(self, region: str, account: str, instance_id: str) -> bool:
-        """Return whether the pattern covers the instance's three values."""
-        return (
-            wildcard_match(self.region, region)
-            and wildcard_match(self.account, account)
-            and wildcard_match(self.instance, instance_id)
+    def matches(
+        self, region: str, account: str, instance_id: str, *, unknown: bool = False
+    ) -> bool:
+        """Return whether the pattern covers the instance's three values.
+
+        An inventory without a region or account gives ``*`` (unknown); with
+        *unknown* set (for Deny statements) an unknown value matches any
+        pattern, so that a Deny by region cannot be slipped past by leaving
+        the region out, while an Allow by region never opens such instances.
+        """
+        return all(
+            (unknown and value == UNKNOWN) or wildcard_match(pattern, value)
+            for pattern, value in (
+                (self.region, region),
+                (self.account, account),
+                (self.instance, instance_id),
+            )
         )
 
 
@@ -131,7 +144,10 @@ class Statement:
         return any(
             wildcard_match(pattern, action, ignore_case=True)
             for pattern in self.actions
-        ) and any(r.matches(region, account, instance) for r in self.resources)
+        ) and any(
+            r.matches(region, account, instance, unknown=self.effect == "Deny")
+            for r in self.resources
+        )
 
 
 @dataclass(frozen=True)

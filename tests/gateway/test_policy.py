@@ -182,6 +182,23 @@ CASES = [
         False,
     ),
     (
+        "a deny by region covers instances of unknown region",
+        doc(
+            stmt("Allow", ALL, "*"),
+            stmt("Deny", LOGIN, "acs:ecs-workbench:cn-*:*:workbench/*"),
+        ),
+        LOGIN,
+        inst("i-1", "*", "*"),
+        False,
+    ),
+    (
+        "an allow by region does not open instances of unknown region",
+        doc(stmt("Allow", LOGIN, "acs:ecs-workbench:cn-*:*:workbench/*")),
+        LOGIN,
+        inst("i-1", "*"),
+        False,
+    ),
+    (
         "upload and download are separate",
         doc(stmt("Allow", DOWNLOAD_FILE, "*")),
         UPLOAD_FILE,
