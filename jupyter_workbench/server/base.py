@@ -36,6 +36,12 @@ from ..gateway.errors import (
 from ..gateway.gateway import Gateway
 from ..gateway.gatewaykey import GatewayKeyMissing
 from ..gateway.recording import RecordingNotFound
+from ..gateway.system.errors import (
+    SudoDenied,
+    SudoRequired,
+    SystemCommandFailed,
+    ToolMissing,
+)
 
 AUTH_RESOURCE = "workbench"
 KEY_SCHEME = "workbench-key"
@@ -62,6 +68,10 @@ _STATUS = (
     (NotLoggedIn, 409),
     (Unreachable, 502),
     (SSHError, 502),
+    (SudoRequired, 403),
+    (SudoDenied, 403),
+    (ToolMissing, 501),
+    (SystemCommandFailed, 502),
 )
 
 
