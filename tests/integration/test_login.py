@@ -37,6 +37,9 @@ async def test_password_login_reaches_the_real_user(
     assert result.stdout.strip() == ssh_user.name
     listed = {i["name"]: i for i in gateway.instances(PRINCIPAL)}
     assert listed["real"]["logged_in"] and listed["real"]["login_user"] == ssh_user.name
+    assert login.connections[0].conn.get_extra_info("send_cipher") == (
+        "aes128-gcm@openssh.com"
+    )
 
 
 async def test_unknown_host_key_must_be_accepted_first(
