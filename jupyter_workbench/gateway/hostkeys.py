@@ -83,7 +83,8 @@ class KnownHosts:
         except FileNotFoundError:
             return 0
         kept = [
-            line for line in lines
+            line
+            for line in lines
             if not line.split() or pattern not in line.split()[0].split(",")
         ]
         if len(kept) == len(lines):

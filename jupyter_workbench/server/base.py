@@ -13,8 +13,8 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..gateway.batch import RunNotFound
 from ..gateway.audit import Origin, current_origin
+from ..gateway.batch import RunNotFound
 from ..gateway.errors import (
     AdminRequired,
     AuthenticationFailed,

@@ -29,7 +29,6 @@ import { logIn } from './login';
 import { addDesktopCommand } from './rdp';
 import { requestAPI, WorkbenchError } from './request';
 import { addSystemCommand } from './system';
-import { addSystemCommand } from './system';
 import { OPEN_TERMINAL_COMMAND, Workbench } from './tokens';
 import instanceTerminalSvg from '../style/icons/instance-terminal.svg';
 
@@ -215,11 +214,6 @@ function activate(
   });
   palette?.addItem({
     command: desktopCommand,
-    category: trans.__('Workbench')
-  });
-
-  palette?.addItem({
-    command: addSystemCommand(app, settings, trans),
     category: trans.__('Workbench')
   });
 
