@@ -358,7 +358,9 @@ class WorkbenchApp(ExtensionApp):
         owner = self._owner()
         return AccessConfig(
             policies=parse_policies(self.policies, where="WorkbenchApp.policies"),
-            policy_file=Path(self.policy_file).expanduser() if self.policy_file else None,
+            policy_file=Path(self.policy_file).expanduser()
+            if self.policy_file
+            else None,
             groups=parse_groups(self.groups, where="WorkbenchApp.groups"),
             admins={*self.admin_users, *([owner] if owner else [])},
             audit_file=Path(self.audit_log).expanduser() if self.audit_log else None,

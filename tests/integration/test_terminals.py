@@ -285,10 +285,12 @@ async def test_two_logins_as_different_users_on_one_instance(
         await logged_in.login(
             PRINCIPAL, "real", Credentials(other.name, password=other.password)
         )
-        mine = await logged_in.open_terminal(PRINCIPAL, "real", login_user=ssh_user.name)
+        mine = await logged_in.open_terminal(
+            PRINCIPAL, "real", login_user=ssh_user.name
+        )
         theirs = await logged_in.open_terminal(PRINCIPAL, "real")
         screens = [await attach(mine), await attach(theirs)]
-        for session, screen in zip((mine, theirs), screens, strict=True):
+        for session in (mine, theirs):
             session.write("echo I-am-$(id -un)\n")
         await screens[0].wait_for(f"I-am-{ssh_user.name}")
         await screens[1].wait_for(f"I-am-{other.name}")

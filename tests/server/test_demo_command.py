@@ -16,7 +16,9 @@ from tornado.websocket import websocket_connect
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[LabServer]:
-    config = {"WorkbenchApp": {"ssh_config": None, "data_dir": str(tmp_path / "workbench")}}
+    config = {
+        "WorkbenchApp": {"ssh_config": None, "data_dir": str(tmp_path / "workbench")}
+    }
     server = LabServer(
         tmp_path / "demo",
         config=config,
@@ -34,7 +36,9 @@ def test_demo_instance_gives_a_working_terminal(demo: LabServer):
 
     status, body = demo.call("POST", "workbench/api/v1/instances/demo/login", {})
     assert status == 200 and body["status"] == "connected", body
-    status, terminal = demo.call("POST", "workbench/api/v1/terminals", {"instance": "demo"})
+    status, terminal = demo.call(
+        "POST", "workbench/api/v1/terminals", {"instance": "demo"}
+    )
     assert status == 201, terminal
 
     seen = asyncio.run(_type(demo, terminal["id"], "echo $((6*7))\r", "42\r\n"))

@@ -205,4 +205,10 @@ def _close(work: Awaitable[object]) -> None:
         close()  # a coroutine that will never run: no "never awaited" warning
 
 
-__all__ = ["CHANGE_ACTION", "READ_ACTION", "AfterChange", "BeforeChange", "SystemManager"]
+__all__ = [
+    "CHANGE_ACTION",
+    "READ_ACTION",
+    "AfterChange",
+    "BeforeChange",
+    "SystemManager",
+]
