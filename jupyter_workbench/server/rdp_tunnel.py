@@ -20,10 +20,8 @@ import uuid
 from typing import Any
 
 from jupyter_core.utils import ensure_async
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
 from ..gateway.errors import WorkbenchError
 from ..gateway.guacamole import (
@@ -36,8 +34,8 @@ from ..gateway.guacamole import (
     encode,
 )
 from ..gateway.rdp import RDPRequest, RDPService
-from .base import WorkbenchMixin
 from .rdp import display_from_query
+from .socket_base import WorkbenchSocketHandler
 
 SUBPROTOCOL = "guacamole"
 INTERNAL = ""
@@ -52,38 +50,14 @@ SERVER_ERROR = 0x0200
 CLIENT_FORBIDDEN = 0x0303
 
 
-class RDPTunnelHandler(
-    WorkbenchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
-):
+class RDPTunnelHandler(WorkbenchSocketHandler):
     """Relay one remote desktop between a browser and guacd."""
 
     request_rdp: RDPRequest | None = None
     guacd: GuacdConnection | None = None
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        user = self.kernel_key_user()
-        if user is None:
-            await super().prepare(*args, **kwargs)
-            return
-        if not self.check_host():
-            raise web.HTTPError(403)
-        self.current_user = self._jupyter_current_user = user
-
     async def get(self, session_id: str) -> None:
-        # Authenticate, authorize and check the origin before the upgrade,
-        # as for terminals; only then is the single-use session claimed.
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not self.check_origin(origin):
-            raise web.HTTPError(403, reason="Cross-origin websocket refused")
-        if not self.current_user:
-            raise web.HTTPError(403, reason="Not authenticated")
-        allowed = await ensure_async(
-            self.authorizer.is_authorized(
-                self, self.current_user, "execute", self.auth_resource
-            )
-        )
-        if not allowed:
-            raise web.HTTPError(403, reason="Not authorized")
+        await self.check_upgrade()
         try:
             self.request_rdp = self.rdp.claim(self.principal, session_id)
         except WorkbenchError as exc:

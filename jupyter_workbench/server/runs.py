@@ -16,15 +16,14 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
 from ..gateway.batch import BatchRun, Event, RunOptions, compare, options_from_dict
 from ..gateway.credentials import Credentials
 from ..gateway.errors import WorkbenchError
-from .base import WorkbenchHandler, WorkbenchMixin
+from .base import WorkbenchHandler
+from .socket_base import WorkbenchSocketHandler
 
 #: Output not yet sent to a slow socket, in characters, before output
 #: events are dropped (and counted) so memory stays bounded.
@@ -99,36 +98,14 @@ class CompareHandler(WorkbenchHandler):
         self.reply({"changed": compare(before, after)})
 
 
-class RunEventsHandler(
-    WorkbenchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
-):
+class RunEventsHandler(WorkbenchSocketHandler):
     """Stream a run's events: a snapshot first, then live, then close."""
 
+    auth_action = "read"
     run: BatchRun | None = None
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        user = self.kernel_key_user()
-        if user is None:
-            await super().prepare(*args, **kwargs)
-            return
-        if not self.check_host():
-            raise web.HTTPError(403)
-        self.current_user = self._jupyter_current_user = user
-
     async def get(self, run_id: str) -> None:
-        # As for terminals: authenticate and authorize before the upgrade.
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not self.check_origin(origin):
-            raise web.HTTPError(403, reason="Cross-origin websocket refused")
-        if not self.current_user:
-            raise web.HTTPError(403, reason="Not authenticated")
-        allowed = await ensure_async(
-            self.authorizer.is_authorized(
-                self, self.current_user, "read", self.auth_resource
-            )
-        )
-        if not allowed:
-            raise web.HTTPError(403, reason="Not authorized")
+        await self.check_upgrade()
         try:
             self.run = self.gateway.runs.get(self.principal, run_id)
         except WorkbenchError as exc:

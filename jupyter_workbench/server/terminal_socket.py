@@ -12,50 +12,23 @@ import json
 from typing import Any
 
 from jupyter_core.utils import ensure_async
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
 from ..gateway.errors import PolicyDenied, WorkbenchError
 from ..gateway.terminals import Message, TerminalSession
-from .base import WorkbenchMixin
+from .socket_base import WorkbenchSocketHandler
 
 MAX_MESSAGE = 1024 * 1024
 
 
-class TerminalSocketHandler(
-    WorkbenchMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
-):
+class TerminalSocketHandler(WorkbenchSocketHandler):
     """Attach a browser tab or a kernel to one terminal session."""
 
     session: TerminalSession | None = None
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        user = self.kernel_key_user()
-        if user is None:
-            await super().prepare(*args, **kwargs)
-            return
-        if not self.check_host():
-            raise web.HTTPError(403)
-        self.current_user = self._jupyter_current_user = user
-
     async def get(self, terminal_id: str) -> None:
-        # Authenticate and authorize before the upgrade: a websocket handler
-        # gets no @authenticated redirect, and jupyter-server lets
-        # unauthenticated websockets through unless the handler refuses.
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not self.check_origin(origin):
-            raise web.HTTPError(403, reason="Cross-origin websocket refused")
-        if not self.current_user:
-            raise web.HTTPError(403, reason="Not authenticated")
-        allowed = await ensure_async(
-            self.authorizer.is_authorized(
-                self, self.current_user, "execute", self.auth_resource
-            )
-        )
-        if not allowed:
-            raise web.HTTPError(403, reason="Not authorized")
+        await self.check_upgrade()
         try:
             self.session = self.gateway.attach_terminal(self.principal, terminal_id)
         except PolicyDenied as exc:
