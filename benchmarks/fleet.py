@@ -219,7 +219,8 @@ async def bench_size(
 def table(rows: list[tuple[int, str, float, float, float, int]]) -> str:
     base = {(n, t): (w, c) for n, t, w, c, _r, _g in rows if t == "asyncssh gather"}
     lines = [
-        "| hosts | tool | wall s | wall ratio | client CPU s | CPU ratio | RSS growth MiB | hosts OK |",
+        "| hosts | tool | wall s | wall ratio | client CPU s | CPU ratio"
+        " | RSS growth MiB | hosts OK |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for count, tool, wall, cpu, rss, good in rows:

@@ -80,7 +80,8 @@ class FileList(list[FileInfo]):
             f"{' → ' + escape(e.target) if e.target else ''}</td></tr>"
             for e in self
         )
-        return f"<table><tr><th>mode</th><th>owner</th><th>size</th><th>name</th></tr>{rows}</table>"
+        head = "<tr><th>mode</th><th>owner</th><th>size</th><th>name</th></tr>"
+        return f"<table>{head}{rows}</table>"
 
 
 class _Transport(Protocol):
@@ -230,6 +231,12 @@ class AsyncRemoteFiles:
         return FileInfo.from_dict(answer) if answer and "type" in answer else answer
 
 
+class Runner(Protocol):
+    """Runs a coroutine on the client's loop and returns its result."""
+
+    def __call__(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
+
 class RemoteFiles:
     """Files on one instance, from a notebook: every method blocks until done.
 
@@ -237,9 +244,7 @@ class RemoteFiles:
     ``.aio`` (the same as ``wb.aio.files("web-1")``).
     """
 
-    def __init__(
-        self, aio: AsyncRemoteFiles, call: Callable[[Coroutine[Any, Any, Any]], Any]
-    ) -> None:
+    def __init__(self, aio: AsyncRemoteFiles, call: Runner) -> None:
         self.aio = aio
         self._call = call
 
@@ -248,54 +253,54 @@ class RemoteFiles:
 
     def stat(self, path: PathLike) -> FileInfo:
         """Return what *path* is (a link itself, not its target)."""
-        return self._call(self.aio.stat(path))  # type: ignore[no-any-return]
+        return self._call(self.aio.stat(path))
 
     def list(self, path: PathLike = ".") -> FileList:
         """Return the entries of the folder *path*."""
-        return self._call(self.aio.list(path))  # type: ignore[no-any-return]
+        return self._call(self.aio.list(path))
 
     def read(self, path: PathLike) -> bytes:
         """Return the bytes of a remote file."""
-        return self._call(self.aio.read(path))  # type: ignore[no-any-return]
+        return self._call(self.aio.read(path))
 
     def read_text(self, path: PathLike, encoding: str = "utf-8") -> str:
-        return self._call(self.aio.read_text(path, encoding))  # type: ignore[no-any-return]
+        return self._call(self.aio.read_text(path, encoding))
 
     def write(self, path: PathLike, data: bytes | str) -> FileInfo:
         """Replace the remote file with *data*, atomically."""
-        return self._call(self.aio.write(path, data))  # type: ignore[no-any-return]
+        return self._call(self.aio.write(path, data))
 
     def upload(
         self, local: PathLike, remote: PathLike, *, progress: Progress | None = None
     ) -> FileInfo:
         """Upload *local* to *remote*; see `AsyncRemoteFiles.upload`."""
-        return self._call(self.aio.upload(local, remote, progress=progress))  # type: ignore[no-any-return]
+        return self._call(self.aio.upload(local, remote, progress=progress))
 
     def download(
         self, remote: PathLike, local: PathLike, *, progress: Progress | None = None
     ) -> Path:
         """Download *remote* to *local*; see `AsyncRemoteFiles.download`."""
-        return self._call(self.aio.download(remote, local, progress=progress))  # type: ignore[no-any-return]
+        return self._call(self.aio.download(remote, local, progress=progress))
 
     def mkdir(self, path: PathLike, *, parents: bool = False) -> FileInfo:
-        return self._call(self.aio.mkdir(path, parents=parents))  # type: ignore[no-any-return]
+        return self._call(self.aio.mkdir(path, parents=parents))
 
     def rename(
         self, path: PathLike, to: PathLike, *, overwrite: bool = False
     ) -> FileInfo:
-        return self._call(self.aio.rename(path, to, overwrite=overwrite))  # type: ignore[no-any-return]
+        return self._call(self.aio.rename(path, to, overwrite=overwrite))
 
     def remove(self, path: PathLike, *, recursive: bool = False) -> None:
         self._call(self.aio.remove(path, recursive=recursive))
 
     def chmod(self, path: PathLike, mode: int) -> FileInfo:
-        return self._call(self.aio.chmod(path, mode))  # type: ignore[no-any-return]
+        return self._call(self.aio.chmod(path, mode))
 
     def copy(
         self, path: PathLike, to: PathLike, *, instance: str | None = None
     ) -> FileInfo:
         """Copy a file or folder to *to* on *instance* (this one by default)."""
-        return self._call(self.aio.copy(path, to, instance=instance))  # type: ignore[no-any-return]
+        return self._call(self.aio.copy(path, to, instance=instance))
 
     def browser(self, path: str = ".", *, download_dir: str = ".") -> Any:
         """Return an ipywidgets file browser of this instance (needs ipywidgets)."""
@@ -349,7 +354,8 @@ class _LocalTransport:
 
     async def stat(self, path: bytes) -> dict[str, Any]:
         entry = await self._files().stat(path)
-        return entry.to_dict()  # type: ignore[no-any-return]
+        data: dict[str, Any] = entry.to_dict()
+        return data
 
     async def list(self, path: bytes) -> list[dict[str, Any]]:
         return [entry.to_dict() async for entry in self._files().list(path)]
@@ -365,7 +371,8 @@ class _LocalTransport:
         try:
             async for data in chunks:
                 await upload.write(data)
-            return await upload.commit(sha256=sha256)  # type: ignore[no-any-return]
+            result: dict[str, Any] = await upload.commit(sha256=sha256)
+            return result
         finally:
             await upload.close()
 

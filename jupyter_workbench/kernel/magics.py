@@ -31,7 +31,8 @@ HELP = """\
 %workbench policy check USER ACTION NAME   may USER do ACTION (e.g. LoginInstance) on NAME?
 %workbench upload LOCAL... HOSTS:DIR  upload files (globs) to DIR on hosts (names, web-*, a,b)
 %workbench download HOSTS:PATH LOCAL  download a file, folder or glob (one subfolder per host)
-%workbench run TARGETS -- COMMAND    run COMMAND on TARGETS (web-*, web[01-20], env=prod, @group, all)
+%workbench run TARGETS -- COMMAND    run COMMAND on TARGETS
+                                     (web-*, web[01-20], env=prod, @group, all)
 %%workbench run TARGETS [--timeout S] [--sudo]   the cell body is the script
 %workbench help                      this text"""
 

@@ -77,7 +77,8 @@ class Table(list[R], Generic[R]):
     def _repr_html_(self) -> str:
         if not self:
             return "<p>(none)</p>"
-        columns = _COLUMNS.get(type(self[0]), tuple(f.name for f in fields(self[0])))  # type: ignore[arg-type]
+        first: Any = self[0]
+        columns = _COLUMNS.get(type(first), tuple(f.name for f in fields(first)))
         head = "".join(f"<th>{c}</th>" for c in columns)
         rows = "".join(
             "<tr>"

@@ -204,11 +204,14 @@ class WorkbenchApp(ExtensionApp):
     demo_instance: DemoInstance | None = None
 
     def initialize_settings(self) -> None:
-        # The gateway logs through module loggers; route them to the server's
-        # log so that --log-level and the server's format apply to them.
+        # The gateway logs through module loggers; give them the server's
+        # handlers and level so that --log-level and the server's format
+        # apply, while records still propagate to the root logger as usual.
         package_log = logging.getLogger("jupyter_workbench")
-        package_log.parent = self.log
-        package_log.setLevel(logging.NOTSET)
+        for handler in self.log.handlers:
+            if handler not in package_log.handlers:
+                package_log.addHandler(handler)
+        package_log.setLevel(self.log.getEffectiveLevel())
 
         inventory = self._load_inventory()
         data_dir = Path(self.data_dir or os.path.join(jupyter_data_dir(), "workbench"))

@@ -27,7 +27,8 @@ async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
             "connect_timeout": 3.0,
         }
         settings.update(config)
-        gateway = Gateway(Inventory(instances), GatewayConfig(**settings))  # type: ignore[arg-type]
+        config = GatewayConfig(**settings)  # type: ignore[arg-type]
+        gateway = Gateway(Inventory(instances), config)
         made.append(gateway)
         return gateway
 

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 _SYSV_STATUS = """\
 for f in /etc/init.d/*; do
   n=${f##*/}
-  case "$n" in README|skeleton|rc|rcS|functions|halt|killall|reboot|single|*.sh|*.dpkg-*) continue;; esac
+  case "$n" in
+    README|skeleton|rc|rcS|functions|halt|killall|reboot|single|*.sh|*.dpkg-*) continue;;
+  esac
   [ -x "$f" ] || continue
   %s "$f" status >/dev/null 2>&1 </dev/null
   echo "$n $?"
