@@ -26,6 +26,7 @@ import { showWorkbenchError } from './dialogs';
 import { filesPlugin } from './files';
 import { Pick, pickInstance } from './picker';
 import { logIn } from './login';
+import { addLoginCommands } from './manage';
 import { addDesktopCommand } from './rdp';
 import { requestAPI, WorkbenchError } from './request';
 import { addSystemCommand } from './system';
@@ -221,6 +222,9 @@ function activate(
     command: addSystemCommand(app, settings, trans),
     category: trans.__('Workbench')
   });
+  for (const command of addLoginCommands(app, settings, trans)) {
+    palette?.addItem({ command, category: trans.__('Workbench') });
+  }
 
   void restorer?.restore(tracker, {
     command: OPEN_TERMINAL_COMMAND,

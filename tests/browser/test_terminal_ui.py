@@ -81,3 +81,35 @@ def test_wrong_password_is_shown_in_the_login_dialog(
     error = page.locator("#jp-workbench-login-error")
     expect(error).to_contain_text("Authentication failed")
     expect(page.locator("#jp-workbench-login-username")).to_have_value(ssh_user.name)
+
+
+def test_log_out_and_forget_host_key_from_the_palette(
+    page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    log_in_through_the_ui(page, lab, ssh_user.name, ssh_user.password)
+    dialog_button(page, "Trust and connect").click()
+    expect(page.locator(TERMINAL_TEXT)).to_contain_text(ssh_user.name)
+
+    run_from_palette(page, "Log Out of Instance")
+    page.locator('.jp-workbench-picker-row[data-instance="real"]').click()
+    dialog_button(page, "Open").click()
+    dialog_button(page, "Log out").click()
+
+    expect(terminal_row(page, r"\[Logged out\]")).to_have_count(1)
+    status, body = lab.call("GET", "workbench/api/v1/instances")
+    assert body["instances"][0]["logged_in"] is False
+
+    run_from_palette(page, "Forget Host Key")
+    page.locator('.jp-workbench-picker-row[data-instance="real"]').click()
+    dialog_button(page, "Open").click()
+    dialog_button(page, "Forget").click()
+
+    expect(page.get_by_text("Host keys of real forgotten")).to_be_visible()
+    status, body = lab.call("GET", "workbench/api/v1/instances/real/hostkey")
+    assert body["known"] == []
+
+
+def run_from_palette(page: Page, label: str) -> None:
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill(label)
+    page.keyboard.press("Enter")
