@@ -12,11 +12,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sshd import free_port, stop_process
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 START_TIMEOUT = 90.0
 #: Screenshots and other files worth keeping from a test run (ignored by git).
@@ -161,3 +164,64 @@ async def close_websocket(ws: Any, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while await ws.read_message() is not None:
                 pass
+
+
+def execute(server: LabServer, code: str, timeout: float = 60.0) -> str:
+    """Run *code* in a new kernel of *server*; return its stdout, or raise with its error."""
+    status, kernel = server.call("POST", "api/kernels", {"name": "python3"})
+    assert status == 201, kernel
+    try:
+        output, error = asyncio.run(_run(server, kernel["id"], code, timeout))
+    finally:
+        server.call("DELETE", f"api/kernels/{kernel['id']}")
+    if error:
+        raise AssertionError(f"the kernel failed:\n{error}\n{output}")
+    return output
+
+
+async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
+    url = server.url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+    }
+    ws = await websocket_connect(
+        HTTPRequest(url, headers={"Authorization": f"token {server.token}"})
+    )
+    output, error = [], None
+    try:
+        await ws.write_message(json.dumps(request))
+        while True:
+            raw = await asyncio.wait_for(ws.read_message(), timeout)
+            assert raw is not None, "the kernel socket closed"
+            message = json.loads(raw)
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                output.append(content["text"])
+            elif kind == "error":
+                error = "\n".join(content["traceback"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+    finally:
+        await close_websocket(ws)
+    return "".join(output), error

@@ -81,3 +81,22 @@ async def attach(session: TerminalSession) -> Screen:
 
 
 Opener = Callable[[], Awaitable[Any]]
+
+
+def local_workbench(tmp_path: Any, monkeypatch: Any, sshd: SSHServer, user: Any) -> Any:
+    """Return an in-process `Workbench` logged in to *sshd* (as ``real``) as *user*.
+
+    HOME points at *tmp_path*, so no ``~/.ssh/config`` instance leaks in.
+    """
+    from jupyter_workbench import Workbench
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text(
+        f'[[instances]]\nname = "real"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+    )
+    client = Workbench(inventory=inventory, data_dir=str(tmp_path / "data"))
+    client.login(
+        "real", user.name, password=user.password, host_key=sshd.host_key_fingerprint
+    )
+    return client

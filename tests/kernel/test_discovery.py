@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import LabServer, close_websocket
+from labserver import LabServer, execute
 from sshd import SSHServer
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
 
 
 @pytest.fixture
@@ -28,67 +23,6 @@ def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
     server = LabServer(tmp_path / "lab", config=config, base_url="/with/base/").start()
     yield server
     server.stop()
-
-
-def execute(server: LabServer, code: str, timeout: float = 60.0) -> str:
-    """Run *code* in a new kernel of *server*; return its stdout, or raise with its error."""
-    status, kernel = server.call("POST", "api/kernels", {"name": "python3"})
-    assert status == 201, kernel
-    try:
-        output, error = asyncio.run(_run(server, kernel["id"], code, timeout))
-    finally:
-        server.call("DELETE", f"api/kernels/{kernel['id']}")
-    if error:
-        raise AssertionError(f"the kernel failed:\n{error}\n{output}")
-    return output
-
-
-async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
-    url = server.url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid.uuid4().hex,
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "channel": "shell",
-        "content": {
-            "code": code,
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        },
-    }
-    ws = await websocket_connect(
-        HTTPRequest(url, headers={"Authorization": f"token {server.token}"})
-    )
-    output, error = [], None
-    try:
-        await ws.write_message(json.dumps(request))
-        while True:
-            raw = await asyncio.wait_for(ws.read_message(), timeout)
-            assert raw is not None, "the kernel socket closed"
-            message = json.loads(raw)
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream":
-                output.append(content["text"])
-            elif kind == "error":
-                error = "\n".join(content["traceback"])
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
-    finally:
-        await close_websocket(ws)
-    return "".join(output), error
 
 
 def test_kernel_client_finds_its_server_behind_token_and_base_url(

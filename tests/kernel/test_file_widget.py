@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sshd import LocalUser, SSHServer
+from wbtest import local_workbench
 
 from jupyter_workbench.kernel.client import Workbench
 from jupyter_workbench.kernel.file_widget import FileBrowser
@@ -28,18 +29,7 @@ def home_dir(ssh_user: LocalUser, tmp_path: Path) -> Iterator[Path]:
 def wb(
     tmp_path, monkeypatch, sshd: SSHServer, ssh_user: LocalUser
 ) -> Iterator[Workbench]:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    inventory = tmp_path / "fleet.toml"
-    inventory.write_text(
-        f'[[instances]]\nname = "real"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
-    )
-    client = Workbench(inventory=inventory, data_dir=str(tmp_path / "data"))
-    client.login(
-        "real",
-        ssh_user.name,
-        password=ssh_user.password,
-        host_key=sshd.host_key_fingerprint,
-    )
+    client = local_workbench(tmp_path, monkeypatch, sshd, ssh_user)
     yield client
     client.close()
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import LabServer
+from labserver import LabServer, execute
 from sshd import LocalUser, SSHServer
-from test_discovery import execute
+from wbtest import local_workbench
 
 from jupyter_workbench.gateway.errors import RemoteExists, RemoteNotFound
 from jupyter_workbench.kernel.client import Workbench
@@ -37,18 +37,7 @@ def remote_dir(ssh_user: LocalUser, tmp_path: Path) -> Iterator[Path]:
 def wb(
     tmp_path: Path, monkeypatch, sshd: SSHServer, ssh_user: LocalUser
 ) -> Iterator[Workbench]:
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/config instances
-    inventory = tmp_path / "fleet.toml"
-    inventory.write_text(
-        f'[[instances]]\nname = "real"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
-    )
-    client = Workbench(inventory=inventory, data_dir=str(tmp_path / "data"))
-    client.login(
-        "real",
-        ssh_user.name,
-        password=ssh_user.password,
-        host_key=sshd.host_key_fingerprint,
-    )
+    client = local_workbench(tmp_path, monkeypatch, sshd, ssh_user)
     yield client
     client.close()
 
@@ -104,20 +93,6 @@ def test_upload_and_download_many(wb: Workbench, remote_dir: Path, tmp_path: Pat
     assert sorted(p.name for p in saved) == ["x.csv", "y.csv"]
     assert (tmp_path / "out" / "x.csv").read_text() == "x.csv"
     assert "100%" in out.getvalue() and "real: " in out.getvalue()
-
-
-@pytest.fixture
-def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
-    config = {
-        "WorkbenchApp": {
-            "instances": [{"name": "real", "host": sshd.host, "port": sshd.port}],
-            "ssh_config": None,
-            "data_dir": str(tmp_path / "workbench"),
-        }
-    }
-    server = LabServer(tmp_path / "lab", config=config).start()
-    yield server
-    server.stop()
 
 
 def test_files_and_magics_from_a_kernel(

@@ -7,27 +7,9 @@ REST API and follows the run over the events websocket.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from labserver import LabServer
+from labserver import LabServer, execute
 from sshd import LocalUser, SSHServer
-from test_discovery import execute
-
-
-@pytest.fixture
-def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
-    config = {
-        "WorkbenchApp": {
-            "instances": [{"name": "real", "host": sshd.host, "port": sshd.port}],
-            "ssh_config": None,
-            "data_dir": str(tmp_path / "workbench"),
-        }
-    }
-    server = LabServer(tmp_path / "lab", config=config).start()
-    yield server
-    server.stop()
 
 
 def test_runs_from_a_kernel_over_rest(

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import LabServer
+from labserver import LabServer, execute
 from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer
 from sudoers import sudo_rule
-from test_discovery import execute
+from wbtest import local_workbench
 
 from jupyter_workbench.gateway.errors import WorkbenchError
 from jupyter_workbench.gateway.system import LogonRecord, ServiceInfo, UserInfo
@@ -37,18 +37,7 @@ def admin_user() -> Iterator[LocalUser]:
 def wb(
     tmp_path: Path, monkeypatch, sshd: SSHServer, admin_user: LocalUser
 ) -> Iterator[Workbench]:
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/config instances
-    inventory = tmp_path / "fleet.toml"
-    inventory.write_text(
-        f'[[instances]]\nname = "real"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
-    )
-    client = Workbench(inventory=inventory, data_dir=str(tmp_path / "data"))
-    client.login(
-        "real",
-        admin_user.name,
-        password=admin_user.password,
-        host_key=sshd.host_key_fingerprint,
-    )
+    client = local_workbench(tmp_path, monkeypatch, sshd, admin_user)
     yield client
     client.close()
 
@@ -93,20 +82,6 @@ def test_to_dataframe_without_pandas_says_what_to_install(wb: Workbench, monkeyp
 
     with pytest.raises(WorkbenchError, match="pip install pandas"):
         users.to_dataframe()
-
-
-@pytest.fixture
-def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
-    config = {
-        "WorkbenchApp": {
-            "instances": [{"name": "real", "host": sshd.host, "port": sshd.port}],
-            "ssh_config": None,
-            "data_dir": str(tmp_path / "workbench"),
-        }
-    }
-    server = LabServer(tmp_path / "lab", config=config).start()
-    yield server
-    server.stop()
 
 
 def test_magics_list_users_logons_and_services_from_a_kernel(
