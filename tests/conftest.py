@@ -6,12 +6,15 @@ tests/sshd.py; these fixtures only decide scope and teardown.
 
 from __future__ import annotations
 
+import pwd
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from guacd_standin import GuacdStandIn
 from sshd import (
+    USER_PREFIX,
     LocalUser,
     SetupError,
     SSHAgent,
@@ -21,6 +24,7 @@ from sshd import (
     remove_stale_users,
     require_root_tools,
 )
+from sudoers import sudo_rule
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -128,3 +132,24 @@ def guacd() -> Iterator[GuacdStandIn]:
     server = GuacdStandIn().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def sudo_user(_root_tools: None) -> Iterator[LocalUser]:
+    """A real ``wbt-`` user whose sudoers entry asks for its password."""
+    user = LocalUser.create()
+    with sudo_rule(user):
+        yield user
+    user.delete()
+
+
+@pytest.fixture
+def new_user_name() -> Iterator[str]:
+    """A fresh ``wbt-`` user name; the account is removed if a test leaves it."""
+    name = USER_PREFIX + secrets.token_hex(3)
+    yield name
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return
+    LocalUser(name, "", Path(entry.pw_dir)).delete()

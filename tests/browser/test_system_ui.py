@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import os
-import pwd
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from labserver import ARTIFACTS, LabServer
 from playwright.sync_api import Page, expect
-from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer
-from sudoers import sudo_rule
+from sshd import USER_COMMENT, LocalUser, SSHServer
 
 API = "workbench/api/v1/instances/real"
-
-
-@pytest.fixture(scope="module")
-def admin_user() -> Iterator[LocalUser]:
-    user = LocalUser.create()
-    with sudo_rule(user):
-        yield user
-    user.delete()
-
-
-@pytest.fixture
-def throwaway() -> Iterator[str]:
-    name = USER_PREFIX + secrets.token_hex(3)
-    yield name
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        return
-    LocalUser(name, "", Path(entry.pw_dir)).delete()
 
 
 def log_in_by_api(lab: LabServer, sshd: SSHServer, user: LocalUser) -> None:
@@ -61,13 +36,17 @@ def open_panel(page: Page, lab: LabServer) -> None:
 
 
 def test_panel_lists_users_and_logons_and_locks_with_confirmation(
-    page: Page, lab: LabServer, sshd: SSHServer, admin_user: LocalUser, throwaway: str
+    page: Page,
+    lab: LabServer,
+    sshd: SSHServer,
+    sudo_user: LocalUser,
+    new_user_name: str,
 ):
-    log_in_by_api(lab, sshd, admin_user)
+    log_in_by_api(lab, sshd, sudo_user)
     status, body = lab.call(
         "POST",
         f"{API}/system/users",
-        {"name": throwaway, "comment": f"{USER_COMMENT}{os.getpid()}"},
+        {"name": new_user_name, "comment": f"{USER_COMMENT}{os.getpid()}"},
     )
     assert status == 201, body
 
@@ -76,14 +55,14 @@ def test_panel_lists_users_and_logons_and_locks_with_confirmation(
     expect(panel).to_have_attribute("data-state", "ready")
     expect(page.locator(".jp-workbench-system-facts")).to_contain_text("Debian")
     users = page.locator('.jp-workbench-table[data-kind="users"]')
-    expect(
-        users.locator('td[data-key="name"]', has_text=admin_user.name)
-    ).to_have_count(1)
+    expect(users.locator('td[data-key="name"]', has_text=sudo_user.name)).to_have_count(
+        1
+    )
 
     # Filter and sort.
-    users.locator("input[type=search]").fill(throwaway)
+    users.locator("input[type=search]").fill(new_user_name)
     expect(users).to_have_attribute("data-rows", "1")
-    row = users.locator("tbody tr", has_text=throwaway)
+    row = users.locator("tbody tr", has_text=new_user_name)
     expect(row.locator('td[data-key="locked"]')).to_have_text("no")
     uid = users.locator('th[data-key="uid"]')
     uid.click()
@@ -104,17 +83,17 @@ def test_panel_lists_users_and_logons_and_locks_with_confirmation(
     # Logons: the failed and the successful attempt of the admin user.
     page.locator('.jp-workbench-system-tab[data-tab="logons"]').click()
     logons = page.locator('.jp-workbench-table[data-kind="logons"]')
-    page.locator("#jp-workbench-logons-user").fill(admin_user.name)
+    page.locator("#jp-workbench-logons-user").fill(sudo_user.name)
     page.locator("#jp-workbench-logons-user").dispatch_event("change")
     failed = logons.locator("tbody tr", has_text="failed")
     expect(failed.first.locator('td[data-key="source"]')).to_have_text("127.0.0.1")
-    expect(failed.first.locator('td[data-key="user"]')).to_have_text(admin_user.name)
+    expect(failed.first.locator('td[data-key="user"]')).to_have_text(sudo_user.name)
     page.screenshot(path=str(ARTIFACTS / "system-logons.png"))
 
     page.locator('.jp-workbench-system-tab[data-tab="services"]').click()
     services = page.locator('.jp-workbench-table[data-kind="services"]')
     expect(services.locator('td[data-key="name"]', has_text="ssh")).not_to_have_count(0)
-    assert admin_user.password not in lab.log_text()
+    assert sudo_user.password not in lab.log_text()
 
     # The context menu of a terminal on the instance opens (here: shows) its panel.
     page.locator('.jp-workbench-system-tab[data-tab="users"]').click()

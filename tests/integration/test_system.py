@@ -25,7 +25,6 @@ import asyncssh
 import pytest
 import pytest_asyncio
 from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer, UserKey
-from sudoers import sudo_rule
 from wbtest import PRINCIPAL, host_key, instance_for
 
 from jupyter_workbench.gateway.access import AccessConfig
@@ -70,15 +69,6 @@ case "$1" in
   *) echo "Usage: $0 {{start|stop|restart|status}}" >&2; exit 2 ;;
 esac
 """
-
-
-@pytest.fixture(scope="module")
-def sudo_user() -> Iterator[LocalUser]:
-    """A real ``wbt-`` user whose sudoers entry asks for its password."""
-    user = LocalUser.create()
-    with sudo_rule(user):
-        yield user
-    user.delete()
 
 
 @pytest.fixture

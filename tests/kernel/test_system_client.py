@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from labserver import LabServer, execute
 from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer
-from sudoers import sudo_rule
 from wbtest import local_workbench
 
 from jupyter_workbench.gateway.errors import WorkbenchError
@@ -25,35 +24,27 @@ from jupyter_workbench.gateway.system import LogonRecord, ServiceInfo, UserInfo
 from jupyter_workbench.kernel.client import Workbench
 
 
-@pytest.fixture(scope="module")
-def admin_user() -> Iterator[LocalUser]:
-    user = LocalUser.create()
-    with sudo_rule(user):
-        yield user
-    user.delete()
-
-
 @pytest.fixture
 def wb(
-    tmp_path: Path, monkeypatch, sshd: SSHServer, admin_user: LocalUser
+    tmp_path: Path, monkeypatch, sshd: SSHServer, sudo_user: LocalUser
 ) -> Iterator[Workbench]:
-    client = local_workbench(tmp_path, monkeypatch, sshd, admin_user)
+    client = local_workbench(tmp_path, monkeypatch, sshd, sudo_user)
     yield client
     client.close()
 
 
-def test_tables_of_users_logons_and_services_in_process(wb: Workbench, admin_user):
+def test_tables_of_users_logons_and_services_in_process(wb: Workbench, sudo_user):
     users = wb.users("real")
-    logons = wb.logons("real", user=admin_user.name)
+    logons = wb.logons("real", user=sudo_user.name)
     services = wb.services("real")
 
-    mine = next(u for u in users if u.name == admin_user.name)
+    mine = next(u for u in users if u.name == sudo_user.name)
     assert isinstance(mine, UserInfo) and mine.sudo is True and mine.locked is False
-    assert all(isinstance(r, LogonRecord) and r.user == admin_user.name for r in logons)
+    assert all(isinstance(r, LogonRecord) and r.user == sudo_user.name for r in logons)
     assert all(isinstance(s, ServiceInfo) for s in services)
     assert "ssh" in {s.name for s in services}
     html = users._repr_html_()
-    assert "<table>" in html and admin_user.name in html
+    assert "<table>" in html and sudo_user.name in html
 
 
 def test_system_changes_in_process(wb: Workbench):
@@ -85,26 +76,26 @@ def test_to_dataframe_without_pandas_says_what_to_install(wb: Workbench, monkeyp
 
 
 def test_magics_list_users_logons_and_services_from_a_kernel(
-    lab: LabServer, sshd: SSHServer, admin_user: LocalUser
+    lab: LabServer, sshd: SSHServer, sudo_user: LocalUser
 ):
     code = textwrap.dedent(f"""
         from jupyter_workbench import Workbench
-        Workbench().login("real", {admin_user.name!r}, password={admin_user.password!r},
+        Workbench().login("real", {sudo_user.name!r}, password={sudo_user.password!r},
                           host_key={sshd.host_key_fingerprint!r})
         %load_ext jupyter_workbench
         users = %workbench users real
-        logons = %workbench logons real {admin_user.name}
+        logons = %workbench logons real {sudo_user.name}
         services = %workbench services real
-        print("users", sorted(u.name for u in users if u.name == {admin_user.name!r}))
-        print("sudo", [u.sudo for u in users if u.name == {admin_user.name!r}])
-        print("logons", {{r.user for r in logons}} <= {{{admin_user.name!r}}})
+        print("users", sorted(u.name for u in users if u.name == {sudo_user.name!r}))
+        print("sudo", [u.sudo for u in users if u.name == {sudo_user.name!r}])
+        print("logons", {{r.user for r in logons}} <= {{{sudo_user.name!r}}})
         print("services", "ssh" in {{s.name for s in services}})
         print("html", "<table>" in users._repr_html_())
     """)
 
     output = execute(lab, code)
 
-    assert f"users ['{admin_user.name}']" in output
+    assert f"users ['{sudo_user.name}']" in output
     assert "sudo [True]" in output
     assert "logons True" in output and "services True" in output
     assert "html True" in output

@@ -5,34 +5,11 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-from collections.abc import Iterator
 
 import pytest
-from sshd import USER_COMMENT, USER_PREFIX, LocalUser, SSHServer
-from sudoers import sudo_rule
+from sshd import USER_COMMENT, LocalUser, SSHServer
 
 SYSTEM = ("instances", "real", "system")
-
-
-@pytest.fixture(scope="module")
-def admin_user() -> Iterator[LocalUser]:
-    """A real ``wbt-`` user with sudo rights that ask for its password."""
-    user = LocalUser.create()
-    with sudo_rule(user):
-        yield user
-    user.delete()
-
-
-@pytest.fixture
-def new_name() -> Iterator[str]:
-    """A fresh ``wbt-`` user name; the account is removed if a test leaves it."""
-    name = USER_PREFIX + secrets.token_hex(3)
-    yield name
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        return
-    LocalUser(name, "", entry.pw_dir).delete()  # type: ignore[arg-type]
 
 
 async def login(api, sshd: SSHServer, user: LocalUser) -> None:
@@ -48,8 +25,8 @@ async def login(api, sshd: SSHServer, user: LocalUser) -> None:
     assert status == 200, answer
 
 
-async def test_facts_users_and_a_user_lifecycle(api, sshd, admin_user, new_name):
-    await login(api, sshd, admin_user)
+async def test_facts_users_and_a_user_lifecycle(api, sshd, sudo_user, new_user_name):
+    await login(api, sshd, sudo_user)
 
     status, facts = await api("GET", *SYSTEM)
     assert status == 200 and facts["family"] == "debian"
@@ -60,38 +37,43 @@ async def test_facts_users_and_a_user_lifecycle(api, sshd, admin_user, new_name)
         *SYSTEM,
         "users",
         body={
-            "name": new_name,
+            "name": new_user_name,
             "shell": "/bin/sh",
             "comment": f"{USER_COMMENT}{os.getpid()}",
         },
     )
     assert status == 201, body
-    assert body["name"] == new_name and body["locked"] is False
+    assert body["name"] == new_user_name and body["locked"] is False
 
-    status, body = await api("POST", *SYSTEM, "users", new_name, "lock")
+    status, body = await api("POST", *SYSTEM, "users", new_user_name, "lock")
     assert status == 200 and body["locked"] is True
     status, body = await api("GET", *SYSTEM, "users")
     listed = {u["name"]: u for u in body["users"]}
-    assert listed[new_name]["locked"] is True
-    assert listed[admin_user.name]["sudo"] is True
+    assert listed[new_user_name]["locked"] is True
+    assert listed[sudo_user.name]["sudo"] is True
 
     status, _ = await api(
-        "POST", *SYSTEM, "users", new_name, "password", body={"password": "S3cret-pw!"}
+        "POST",
+        *SYSTEM,
+        "users",
+        new_user_name,
+        "password",
+        body={"password": "S3cret-pw!"},
     )
     assert status == 204
-    status, body = await api("POST", *SYSTEM, "users", new_name, "grant-sudo")
+    status, body = await api("POST", *SYSTEM, "users", new_user_name, "grant-sudo")
     assert status == 200 and "sudo" in body["groups"]
 
     status, _ = await api(
-        "DELETE", *SYSTEM, "users", new_name, params={"remove_home": "1"}
+        "DELETE", *SYSTEM, "users", new_user_name, params={"remove_home": "1"}
     )
     assert status == 204
     with pytest.raises(KeyError):
-        pwd.getpwnam(new_name)
+        pwd.getpwnam(new_user_name)
 
 
-async def test_bad_input_and_unknown_actions_are_refused(api, sshd, admin_user):
-    await login(api, sshd, admin_user)
+async def test_bad_input_and_unknown_actions_are_refused(api, sshd, sudo_user):
+    await login(api, sshd, sudo_user)
 
     status, body = await api("POST", *SYSTEM, "users", body={"name": "-rf"})
     assert status == 400 and body["error"] == "system_input"
@@ -105,34 +87,34 @@ async def test_bad_input_and_unknown_actions_are_refused(api, sshd, admin_user):
     assert status == 400 and body["error"] == "system_input"
 
 
-async def test_wrong_sudo_password_is_refused_and_never_echoed(api, sshd, admin_user):
-    await login(api, sshd, admin_user)
+async def test_wrong_sudo_password_is_refused_and_never_echoed(api, sshd, sudo_user):
+    await login(api, sshd, sudo_user)
     wrong = "not-the-password-" + secrets.token_hex(4)
 
     status, _ = await api("PUT", *SYSTEM, "sudo", body={"password": wrong})
     assert status == 204
-    status, body = await api("POST", *SYSTEM, "users", admin_user.name, "lock")
+    status, body = await api("POST", *SYSTEM, "users", sudo_user.name, "lock")
     assert status == 403 and body["error"] == "sudo_denied"
     assert wrong not in str(body)
 
     status, _ = await api("DELETE", *SYSTEM, "sudo")
     assert status == 204
     status, body = await api("GET", *SYSTEM, "users")
-    mine = next(u for u in body["users"] if u["name"] == admin_user.name)
+    mine = next(u for u in body["users"] if u["name"] == sudo_user.name)
     assert mine["locked"] is False  # the login password works for sudo again
 
 
-async def test_logons_and_services(api, sshd, admin_user):
-    await login(api, sshd, admin_user)
+async def test_logons_and_services(api, sshd, sudo_user):
+    await login(api, sshd, sudo_user)
 
     status, body = await api(
         "GET",
         *SYSTEM,
         "logons",
-        params={"user": admin_user.name, "source": "127.0.0.1"},
+        params={"user": sudo_user.name, "source": "127.0.0.1"},
     )
     assert status == 200
-    assert all(r["user"] == admin_user.name for r in body["records"])
+    assert all(r["user"] == sudo_user.name for r in body["records"])
     assert body["sessions"] is not None
 
     status, body = await api("GET", *SYSTEM, "services")
