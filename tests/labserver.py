@@ -225,3 +225,32 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
     finally:
         await close_websocket(ws)
     return "".join(output), error
+
+
+def browser_lab(directory: Path, hosts: dict[str, Any]) -> LabServer:
+    """Start a ``jupyter lab`` for Chromium tests over the given sshd hosts.
+
+    xterm.js draws on a canvas; its screen-reader mode, switched on here,
+    mirrors the terminal rows as text in the DOM, which the tests read.
+    """
+    config = {
+        "WorkbenchApp": {
+            "instances": [
+                {"name": name, "host": host.host, "port": host.port}
+                for name, host in hosts.items()
+            ],
+            "ssh_config": None,
+            "data_dir": str(directory / "workbench"),
+        },
+        "LabApp": {
+            "news_url": None,
+            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+        },
+    }
+    settings = directory / "lab-settings" / "@jupyterlab" / "terminal-extension"
+    settings.mkdir(parents=True)
+    (settings / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"screenReaderMode": True})
+    )
+    env = {"JUPYTERLAB_SETTINGS_DIR": str(directory / "lab-settings")}
+    return LabServer(directory / "lab", config=config, env=env).start()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from labserver import ARTIFACTS, LabServer
+from labserver import ARTIFACTS, LabServer, browser_lab
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sshd import SSHServer
 
@@ -57,28 +55,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
-    config: dict[str, Any] = {
-        "WorkbenchApp": {
-            "instances": [{"name": "real", "host": sshd.host, "port": sshd.port}],
-            "ssh_config": None,
-            "data_dir": str(tmp_path / "workbench"),
-        },
-        "LabApp": {
-            "news_url": None,
-            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
-        },
-    }
-    # xterm.js draws on a canvas; its screen-reader mode mirrors the rows as
-    # text in the DOM, which is what the tests read.
-    settings = tmp_path / "lab-settings"
-    terminal_settings = settings / "@jupyterlab" / "terminal-extension"
-    terminal_settings.mkdir(parents=True)
-    (terminal_settings / "plugin.jupyterlab-settings").write_text(
-        json.dumps({"screenReaderMode": True})
-    )
-    server = LabServer(
-        tmp_path / "lab", config=config, env={"JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    ).start()
+    server = browser_lab(tmp_path, {"real": sshd})
     yield server
     server.stop()
 

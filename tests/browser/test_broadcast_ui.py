@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from labserver import ARTIFACTS, LabServer
+from labserver import ARTIFACTS, LabServer, browser_lab
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
@@ -21,29 +19,7 @@ def two_host_lab(
     tmp_path: Path, sshd: SSHServer, sshd_factory, ssh_user: LocalUser
 ) -> Iterator[LabServer]:
     other = sshd_factory()
-    config: dict[str, Any] = {
-        "WorkbenchApp": {
-            "instances": [
-                {"name": "real", "host": sshd.host, "port": sshd.port},
-                {"name": "other", "host": other.host, "port": other.port},
-            ],
-            "ssh_config": None,
-            "data_dir": str(tmp_path / "workbench"),
-        },
-        "LabApp": {
-            "news_url": None,
-            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
-        },
-    }
-    settings = tmp_path / "lab-settings"
-    terminal_settings = settings / "@jupyterlab" / "terminal-extension"
-    terminal_settings.mkdir(parents=True)
-    (terminal_settings / "plugin.jupyterlab-settings").write_text(
-        json.dumps({"screenReaderMode": True})
-    )
-    server = LabServer(
-        tmp_path / "lab", config=config, env={"JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    ).start()
+    server = browser_lab(tmp_path, {"real": sshd, "other": other})
     for name, host in (("real", sshd), ("other", other)):
         login = {"username": ssh_user.name, "password": ssh_user.password}
         path = f"workbench/api/v1/instances/{name}"
