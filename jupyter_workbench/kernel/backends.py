@@ -7,6 +7,7 @@ not care which one it has.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -195,7 +196,20 @@ class LocalBackend:
 
     @classmethod
     def create(cls, inventory: str | Path | None = None, **config: Any) -> LocalBackend:
-        """Build a gateway from an inventory file and ``~/.ssh/config``."""
+        """Build a gateway from an inventory file and ``~/.ssh/config``.
+
+        Raises
+        ------
+        WorkbenchError
+            When *config* names a setting that `GatewayConfig` does not have.
+        """
+        known = {f.name for f in dataclasses.fields(GatewayConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise errors.WorkbenchError(
+                f"Unknown Workbench setting {', '.join(unknown)}: give the inventory "
+                f"file as inventory=..., or one of {', '.join(sorted(known))}"
+            )
         found = Inventory()
         if inventory is not None:
             for instance in load_file(inventory):

@@ -250,10 +250,14 @@ class Workbench:
         self._thread.start()
         url = url or os.environ.get("JUPYTER_WORKBENCH_URL")
         key = key or os.environ.get("JUPYTER_WORKBENCH_KEY")
-        if url and not local and inventory is None:
-            self.backend: Backend = self._call(_make_rest(url, key, token))
-        else:
-            self.backend = self._call(_make_local(inventory, gateway_config))
+        try:
+            if url and not local and inventory is None:
+                self.backend: Backend = self._call(_make_rest(url, key, token))
+            else:
+                self.backend = self._call(_make_local(inventory, gateway_config))
+        except BaseException:
+            self._stop_loop()
+            raise
         self.aio = _Async(self.backend, self._loop)
 
     def __repr__(self) -> str:
@@ -489,15 +493,18 @@ class Workbench:
         if self._loop.is_closed():
             return
         self._call(self.backend.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+        self._stop_loop()
 
     def __enter__(self) -> Workbench:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)

@@ -133,3 +133,12 @@ def test_files_and_magics_from_a_kernel(
     assert f"sha {digest}" in output
     assert "error RemoteNotFound" in output
     assert (remote_dir / "payload.bin").read_bytes() == local.read_bytes()
+
+
+def test_an_unknown_setting_is_named_not_a_type_error(tmp_path: Path):
+    from jupyter_workbench import WorkbenchError
+
+    with pytest.raises(
+        WorkbenchError, match="Unknown Workbench setting inventory_file"
+    ):
+        Workbench(inventory_file=tmp_path / "fleet.toml", local=True)
