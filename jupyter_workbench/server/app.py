@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
 import os
@@ -242,9 +243,14 @@ class WorkbenchApp(ExtensionApp):
             authorize=self._rdp_authorizer(),
         )
         self.kernel_key = secrets.token_urlsafe(32)
+        # Requests wait for the demo instance, which starts once the loop runs.
+        self.started = asyncio.Event()
+        if not self.demo:
+            self.started.set()
         self.settings.update(
             workbench_gateway=self.gateway,
             workbench_kernel_key=self.kernel_key,
+            workbench_started=self.started,
             workbench_owner=self._owner(),
             workbench_rdp=self.rdp,
             workbench_guacamole_url=self.guacamole_url,
@@ -297,8 +303,11 @@ class WorkbenchApp(ExtensionApp):
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        if self.demo:
-            await self._start_demo()
+        try:
+            if self.demo:
+                await self._start_demo()
+        finally:
+            self.started.set()
         self._publish_for_kernels()
 
     async def stop_extension(self) -> None:

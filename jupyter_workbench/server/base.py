@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -162,6 +163,9 @@ class WorkbenchHandler(WorkbenchMixin, APIHandler):
     """Base of the REST handlers: JSON in, JSON out, errors with a code."""
 
     async def prepare(self) -> None:  # type: ignore[override]
+        started: asyncio.Event | None = self.settings.get("workbench_started")
+        if started is not None:
+            await started.wait()
         user = self.kernel_key_user()
         if user is None:
             await super().prepare()
