@@ -397,10 +397,10 @@ def _plot(path: Path, title: str, panels: Sequence[Panel]) -> None:
     figure, axes = plt.subplots(
         1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False
     )
-    for axis, panel in zip(axes[0], panels):
+    for axis, panel in zip(axes[0], panels, strict=True):
         values = [0.0 if value != value else value for value in panel.values]
         bars = axis.bar(range(len(values)), values, color="#4878a8")
-        for bar, value in zip(bars, panel.values):
+        for bar, value in zip(bars, panel.values, strict=True):
             axis.annotate(
                 _cell(float(value)),
                 (bar.get_x() + bar.get_width() / 2, bar.get_height()),
