@@ -171,7 +171,26 @@ class Gateway:
     async def respond(
         self, principal: str, challenge_id: str, responses: list[str]
     ) -> Login | LoginChallenge:
-        """Answer keyboard-interactive prompts of a login in progress."""
+        """Answer keyboard-interactive prompts of a login in progress.
+
+        The policies are checked again before the answers are sent: a
+        change since the prompt was shown (a new Deny) ends the login.
+
+        Raises
+        ------
+        PolicyDenied
+            When the policies no longer let the principal log in there; the
+            pending login is abandoned.
+        NotLoggedIn
+            When the prompt is unknown, expired, or another principal's.
+        """
+        instance = self.pool.pending_instance(principal, challenge_id)
+        if instance is not None:
+            try:
+                self.authorize(principal, LOGIN, instance.name)
+            except WorkbenchError:
+                await self.pool.abandon(principal, challenge_id)
+                raise
         try:
             outcome = await self.pool.respond(principal, challenge_id, responses)
         except WorkbenchError as exc:

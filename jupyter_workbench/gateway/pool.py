@@ -157,6 +157,23 @@ class ConnectionPool:
         pending.attempt.answer(responses)
         return await self._progress(pending)
 
+    def pending_instance(self, principal: str, challenge_id: str) -> Instance | None:
+        """Return the instance a login prompt of *principal* is for, if it is pending."""
+        pending = self._pending.get(challenge_id)
+        if pending is None or pending.principal != principal:
+            return None
+        return pending.instance
+
+    async def abandon(self, principal: str, challenge_id: str) -> None:
+        """End a pending login of *principal* without answering its prompt."""
+        pending = self._pending.get(challenge_id)
+        if pending is None or pending.principal != principal:
+            return
+        del self._pending[challenge_id]
+        pending.task.cancel()
+        # Wait for the attempt to close its socket before the caller goes on.
+        await asyncio.gather(pending.task, return_exceptions=True)
+
     async def _progress(self, pending: _PendingLogin) -> Login | LoginChallenge:
         question = asyncio.create_task(pending.attempt.challenges.get())
         try:
