@@ -5,12 +5,17 @@ every operation unchanged. `wire_path` and `path_from_wire` turn them into
 JSON and back: a ``path`` string when the bytes are UTF-8, and a
 ``path_b64`` (base64 of the raw bytes) beside a readable ``path`` when not.
 
-Uploads go to a temporary name in the target's folder
-(``.<name>.wb-upload``) and are renamed over the target only once every
-byte is written and the SHA-256 checks out, so the old file stays whole
-until then. The temporary file survives a dropped connection: asking for
+Each upload goes to its own temporary name in the target's folder
+(``.<name>.<upload id>.wb-upload``) and is renamed over the target only
+once every byte is written and the checksum holds, so the old file stays
+whole until then, and two uploads to one path never share a file. The
+temporary file survives a dropped connection: asking for
 `RemoteFiles.upload_offset` and opening the upload again at that offset
-resumes it.
+(with its id) resumes it.
+
+Transfers keep several SFTP requests in flight (`READ_AHEAD` reads,
+`WRITE_WINDOW` bytes of writes), one request per block of the server's
+largest size, so throughput does not wait on round trips.
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins
 import contextlib
 import hashlib
 import logging
 import posixpath
+import re
+import secrets
 import shlex
 import stat
 import tarfile
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,9 +57,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20  # one piece of a streamed read; asyncssh splits it into requests
-WRITE_BUFFER = 8 << 20  # writes this big keep ~32 SFTP requests in flight
+CHUNK = 1 << 20  # a piece of a local stream; free space below it is a full disk
+MAX_BLOCK = 1 << 20  # largest SFTP read or write request sent
+SAFE_BLOCK = 16 << 10  # the request size for servers that state no limits
+READ_AHEAD = 16  # read requests kept in flight while streaming a download
+WRITE_WINDOW = 8 << 20  # bytes of write requests in flight during an upload
 UPLOAD_SUFFIX = b".wb-upload"
+_UPLOAD_ID = re.compile(rb"[A-Za-z0-9_-]{1,64}")
 TAR_BLOCK = 512
 SFTP_IDLE = 60.0  # seconds an unused SFTP session keeps its channel
 
@@ -420,22 +433,21 @@ class RemoteFiles:
     ) -> AsyncGenerator[bytes, None]:
         """Yield the bytes of *path* from *offset*, at most *length* of them.
 
-        Chunks are at most `CHUNK` bytes; the caller's pace is the pace of
-        the reads, so memory does not grow with the file.
+        Up to `READ_AHEAD` block-sized SFTP reads are kept in flight, across
+        the pieces yielded, so the server never waits for the caller between
+        pieces; pieces come in file order. Memory stays at `READ_AHEAD`
+        blocks whatever the file size, and the caller's pace (an HTTP client
+        that reads slowly) is the pace of the reads.
         """
         async with self.session() as sftp:
             with remote_errors(path, "read"):
-                handle = await sftp.open(path, "rb", encoding=None)
+                # block_size=0: each read below is one SFTP request, answered
+                # without asyncssh's reassembly copies.
+                handle = await sftp.open(path, "rb", encoding=None, block_size=0)
             async with handle:
-                left = -1 if length is None else length
-                while left != 0:
-                    want = CHUNK if left < 0 else min(CHUNK, left)
-                    with remote_errors(path, "read"):
-                        data = _as_bytes(await handle.read(want, offset))
-                    if not data:
-                        return
-                    offset += len(data)
-                    left = left - len(data) if left > 0 else left
+                block = _block(sftp.limits.max_read_len)
+                end = None if length is None else offset + length
+                async for data in _read_ahead(handle, path, offset, end, block):
                     yield data
 
     async def archive(self, path: bytes) -> AsyncGenerator[bytes, None]:
@@ -488,29 +500,101 @@ class RemoteFiles:
 
     # -- writing ----------------------------------------------------------
 
-    async def upload_offset(self, path: bytes) -> int:
-        """Return how many bytes of an interrupted upload to *path* are kept."""
-        temp = temp_path(path)
+    async def pending_uploads(
+        self, path: bytes
+    ) -> builtins.list[tuple[str, int, float]]:
+        """Return the interrupted uploads to *path*: (id, bytes kept, mtime).
+
+        Newest first. Each upload has its own temporary file, so this reads
+        the target's folder; pass the upload's id where it is known.
+        """
+        folder, name = posixpath.split(path)
+        prefix, found = b"." + name + b".", []
+        async with self.session() as sftp:
+            with remote_errors(folder or b".", "list"):
+                async for entry in sftp.scandir(folder or b"."):
+                    filename = _as_bytes(entry.filename)
+                    if not (
+                        filename.startswith(prefix) and filename.endswith(UPLOAD_SUFFIX)
+                    ):
+                        continue
+                    upload_id = filename[len(prefix) : -len(UPLOAD_SUFFIX)]
+                    if _UPLOAD_ID.fullmatch(upload_id):
+                        temp = posixpath.join(folder, filename)
+                        kept = self._kept(temp, entry.attrs.size or 0)
+                        found.append(
+                            (upload_id.decode(), kept, float(entry.attrs.mtime or 0))
+                        )
+        return sorted(found, key=lambda item: item[2], reverse=True)
+
+    async def upload_offset(self, path: bytes, upload_id: str | None = None) -> int:
+        """Return how many bytes of an interrupted upload to *path* are kept.
+
+        Without *upload_id*, the newest interrupted upload to *path* counts.
+        """
+        if upload_id is None:
+            pending = await self.pending_uploads(path)
+            return pending[0][1] if pending else 0
+        temp = temp_path(path, upload_id)
         async with self.session() as sftp:
             try:
                 size = (await sftp.stat(temp)).size or 0
             except asyncssh.SFTPError:
                 return 0
+        return self._kept(temp, size)
+
+    def _kept(self, temp: bytes, size: int) -> int:
+        # Writes are pipelined: the remote size can run ahead of the bytes
+        # this gateway saw acknowledged in order (and has a hash for).
         known = self._uploads.get(temp)
         return min(size, known[0]) if known else size
 
-    async def upload(self, path: bytes, *, offset: int = 0) -> Upload:
+    async def upload(
+        self, path: bytes, *, offset: int = 0, upload_id: str | None = None
+    ) -> Upload:
         """Start (``offset=0``) or resume an upload to *path*.
+
+        Every upload writes its own temporary file, named by *upload_id*
+        (a new random one when not given), so two uploads to one path never
+        mix their bytes. Resuming without an id continues the newest
+        interrupted upload to *path*.
 
         Raises
         ------
         RemotePathError
-            When the folder is missing or not writable, or *offset* is
-            beyond what the earlier attempt left.
+            When the folder is missing or not writable, the id is malformed,
+            or *offset* is beyond what the earlier attempt left.
         """
-        upload = Upload(self, path)
+        if upload_id is not None and not _UPLOAD_ID.fullmatch(upload_id.encode()):
+            raise RemotePathError(
+                f"Cannot upload to {show(path)}: the upload id {upload_id!r} must be "
+                "1 to 64 letters, digits, '-' or '_'",
+                path=show(path),
+                reason="upload_id",
+            )
+        if upload_id is None and offset > 0:
+            pending = await self.pending_uploads(path)
+            upload_id = pending[0][0] if pending else new_upload_id()
+        upload = Upload(self, path, upload_id or new_upload_id())
         await upload.open(offset)
         return upload
+
+    async def discard_upload(self, path: bytes, upload_id: str) -> bool:
+        """Remove the temporary file of an unfinished upload; True if there was one.
+
+        The target itself is never touched.
+        """
+        temp = temp_path(path, upload_id)
+        self._uploads.pop(temp, None)
+        async with self.session() as sftp:
+            try:
+                await sftp.remove(temp)
+            except asyncssh.SFTPError as exc:
+                if exc.code == asyncssh.FX_NO_SUCH_FILE:
+                    return False
+                raise translate(exc, temp, "delete") from None
+        log.info("Discarded the upload %s to %s", upload_id, show(path))
+        return True
 
     async def write_bytes(
         self, path: bytes, data: bytes, *, sha256: str | None = None
@@ -520,6 +604,9 @@ class RemoteFiles:
         try:
             await upload.write(data)
             return await upload.commit(sha256=sha256)
+        except BaseException:
+            await upload.discard()
+            raise
         finally:
             await upload.close()
 
@@ -540,29 +627,45 @@ class RemoteFiles:
 
 
 class Upload:
-    """An upload to a temporary file, renamed over the target on `commit`."""
+    """An upload to its own temporary file, renamed over the target on `commit`.
 
-    def __init__(self, files: RemoteFiles, path: bytes) -> None:
+    Writes are pipelined: each block goes out as one SFTP write request as
+    soon as it is full, and up to `WRITE_WINDOW` bytes wait for their
+    acknowledgement at once, so receiving the next bytes overlaps with
+    writing the last ones. The SHA-256 is computed on the way through.
+    """
+
+    def __init__(self, files: RemoteFiles, path: bytes, upload_id: str) -> None:
         self.files = files
         self.path = path
-        self.temp = temp_path(path)
-        self.offset = 0
+        self.id = upload_id
+        self.temp = temp_path(path, upload_id)
+        self.offset = 0  # bytes handed to the instance (acknowledged after flush)
+        self.resumed = False
         self._hash: Any = hashlib.sha256()
         self._handle: asyncssh.SFTPClientFile | None = None
+        self._block = SAFE_BLOCK
         self._buffer = bytearray()
+        # Writes in flight, in file order: (request, end offset, hash there, size).
+        self._pending: deque[tuple[asyncio.Future[Any], int, Any, int]] = deque()
+        self._in_flight = 0
         self._writing = asyncio.Lock()
 
     async def open(self, offset: int) -> None:
         async with self.files.session() as sftp:
+            self._block = _block(sftp.limits.max_write_len)
             if offset == 0:
                 with remote_errors(self.temp, "write"):
-                    self._handle = await sftp.open(self.temp, "wb", encoding=None)
+                    # block_size=0: every write below is exactly one request.
+                    self._handle = await sftp.open(
+                        self.temp, "wb", encoding=None, block_size=0
+                    )
                 self.files._uploads[self.temp] = (0, self._hash.copy())
                 return
             await self._resume(sftp, offset)
 
     async def _resume(self, sftp: asyncssh.SFTPClient, offset: int) -> None:
-        kept = await self.files.upload_offset(self.path)
+        kept = await self.files.upload_offset(self.path, self.id)
         if offset > kept:
             raise RemotePathError(
                 f"Cannot resume the upload to {show(self.path)} at byte {offset}: "
@@ -570,10 +673,13 @@ class Upload:
                 path=show(self.path),
                 reason="offset",
                 kept=kept,
+                upload=self.id,
             )
         with remote_errors(self.temp, "resume"):
             await sftp.truncate(self.temp, offset)
-            self._handle = await sftp.open(self.temp, "r+b", encoding=None)
+            self._handle = await sftp.open(
+                self.temp, "r+b", encoding=None, block_size=0
+            )
         known = self.files._uploads.get(self.temp)
         if known and known[0] == offset:
             self._hash = known[1].copy()
@@ -583,32 +689,75 @@ class Upload:
             async for data in self.files.read(self.temp, length=offset):
                 self._hash.update(data)
         self.offset = offset
+        self.resumed = True
 
     async def write(self, data: bytes) -> None:
-        """Append *data*; written to the remote in `WRITE_BUFFER`-sized parallel writes."""
-        self._buffer += data
-        if len(self._buffer) >= WRITE_BUFFER:
-            await self.flush()
+        """Append *data*; full blocks go out at once, up to `WRITE_WINDOW` in flight."""
+        # A dropped client closes the upload while a body chunk may still be
+        # in here: one caller at a time keeps the offsets right.
+        async with self._writing, self.files.session() as sftp:
+            self._buffer += data
+            block = self._block
+            if len(self._buffer) < block:
+                return
+            whole = len(self._buffer) - len(self._buffer) % block
+            view = memoryview(self._buffer)
+            try:
+                for start in range(0, whole, block):
+                    await self._send(sftp, bytes(view[start : start + block]))
+            finally:
+                view.release()
+            del self._buffer[:whole]
 
     async def flush(self) -> None:
-        """Write what is buffered to the remote file."""
-        # A dropped client closes the upload while a body chunk may still be
-        # flushing: one write at a time keeps the offsets right.
-        async with self._writing:
-            if not self._buffer or self._handle is None:
-                return
-            data, self._buffer = bytes(self._buffer), bytearray()
-            async with self.files.session() as sftp:
-                try:
-                    await self._handle.write(data, self.offset)
-                except asyncssh.SFTPError as exc:
-                    raise await self._write_error(sftp, exc) from None
-            self._advance(data)
+        """Write what is buffered and wait until the instance acknowledged it all."""
+        async with self._writing, self.files.session() as sftp:
+            if self._buffer and self._handle is not None:
+                data, self._buffer = bytes(self._buffer), bytearray()
+                await self._send(sftp, data)
+            while self._pending:
+                await self._settle(sftp)
 
-    def _advance(self, data: bytes) -> None:
+    async def _send(self, sftp: asyncssh.SFTPClient, data: bytes) -> None:
+        if self._handle is None:
+            raise RemotePathError(
+                f"The upload to {show(self.path)} is closed: start it again",
+                path=show(self.path),
+                reason="closed",
+            )
+        request = asyncio.ensure_future(self._handle.write(data, self.offset))
         self.offset += len(data)
         self._hash.update(data)
-        self.files._uploads[self.temp] = (self.offset, self._hash.copy())
+        self._pending.append((request, self.offset, self._hash.copy(), len(data)))
+        self._in_flight += len(data)
+        while self._pending and (
+            self._in_flight > WRITE_WINDOW or self._pending[0][0].done()
+        ):
+            await self._settle(sftp)
+
+    async def _settle(self, sftp: asyncssh.SFTPClient) -> None:
+        """Wait for the oldest write; record how far the file is whole."""
+        request, end, digest, size = self._pending[0]
+        try:
+            await request
+        except asyncssh.SFTPError as exc:
+            await self._abandon()
+            raise await self._write_error(sftp, exc) from None
+        except BaseException:
+            await self._abandon()
+            raise
+        self._pending.popleft()
+        self._in_flight -= size
+        self.files._uploads[self.temp] = (end, digest)
+
+    async def _abandon(self) -> None:
+        pending, self._pending = self._pending, deque()
+        self._in_flight = 0
+        for request, *_ in pending:
+            request.cancel()
+        await asyncio.gather(
+            *(request for request, *_ in pending), return_exceptions=True
+        )
 
     async def _write_error(
         self, sftp: asyncssh.SFTPClient, exc: asyncssh.SFTPError
@@ -633,16 +782,29 @@ class Upload:
         return str(self._hash.hexdigest())
 
     async def commit(
-        self, *, sha256: str | None = None, mode: int | None = None
+        self,
+        *,
+        sha256: str | None = None,
+        mode: int | None = None,
+        verify: bool | None = None,
     ) -> dict[str, Any]:
-        """Check the checksum, keep the old file's mode, rename into place.
+        """Check the upload, keep the old file's mode, rename into place.
+
+        The gateway hashes the bytes as they stream through and compares
+        that with the client's *sha256*. The instance's copy is checked by
+        size always (a missing or doubled piece shows), and re-read with
+        ``sha256sum`` on the instance when *verify* is true, or (``None``)
+        when the upload was resumed, where bytes from two sessions meet.
+        Re-reading a big file costs as much as writing it, so a plain
+        upload, whose every write the SFTP server acknowledged at its offset
+        over the SSH connection's integrity checks, is not re-read.
 
         Raises
         ------
         ChecksumMismatch
-            When *sha256* (the client's) or the instance's own ``sha256sum``
-            differs from what the gateway streamed; the temporary file is
-            removed and the target left as it was.
+            When the client's SHA-256, the instance's ``sha256sum`` or the
+            instance's file size differs from what the gateway streamed; the
+            temporary file is removed and the target left as it was.
         """
         await self.flush()
         digest = self.sha256
@@ -650,13 +812,20 @@ class Upload:
             await self._handle.fsync()
             await self._handle.close()
             self._handle = None
-        remote = await self.files.remote_sha256(self.temp)
-        for name, other in (("client", sha256), ("instance", remote)):
-            if other is not None and other.lower() != digest:
+        if verify is None:
+            verify = self.resumed
+        remote = await self.files.remote_sha256(self.temp) if verify else None
+        async with self.files.session() as sftp:
+            with remote_errors(self.temp, "check"):
+                size = (await sftp.stat(self.temp)).size
+        checks = [("client", sha256, digest), ("instance", remote, digest)]
+        checks.append(("instance's file size", str(size), str(self.offset)))
+        for name, other, ours in checks:
+            if other is not None and other.lower() != ours:
                 await self.discard()
                 raise ChecksumMismatch(
-                    f"The upload to {show(self.path)} arrived damaged: the {name}'s "
-                    f"SHA-256 {other} differs from the gateway's {digest}; upload again",
+                    f"The upload to {show(self.path)} arrived damaged: the {name} "
+                    f"{other} differs from the gateway's {ours}; upload again",
                     path=show(self.path),
                     reason="checksum",
                 )
@@ -668,6 +837,7 @@ class Upload:
             "size": self.offset,
             "sha256": digest,
             "verified_remotely": remote is not None,
+            "upload": self.id,
         }
 
     async def _rename_into_place(self, mode: int | None) -> None:
@@ -684,17 +854,17 @@ class Upload:
 
     async def discard(self) -> None:
         """Remove the temporary file; the target is left as it was."""
+        await self._abandon()
+        self._buffer = bytearray()
         await self.close()
-        self.files._uploads.pop(self.temp, None)
-        async with self.files.session() as sftp:
-            with contextlib.suppress(asyncssh.SFTPError):
-                await sftp.remove(self.temp)
+        await self.files.discard_upload(self.path, self.id)
 
     async def close(self) -> None:
         """Write what is buffered and close; the temporary file stays for a resume."""
         if self._handle is not None:
             with contextlib.suppress(WorkbenchError, asyncssh.Error, OSError):
                 await self.flush()
+        await self._abandon()
         self._buffer = bytearray()
         handle, self._handle = self._handle, None
         if handle is not None:
@@ -733,8 +903,8 @@ async def copy_between(
     return upload.offset
 
 
-def temp_path(path: bytes) -> bytes:
-    """Return the temporary name an upload to *path* writes to."""
+def temp_path(path: bytes, upload_id: str) -> bytes:
+    """Return the temporary file the upload *upload_id* to *path* writes to."""
     folder, name = posixpath.split(path)
     if not name:
         raise RemotePathError(
@@ -742,7 +912,68 @@ def temp_path(path: bytes) -> bytes:
             path=show(path),
             reason="is_folder",
         )
-    return posixpath.join(folder, b"." + name + UPLOAD_SUFFIX)
+    return posixpath.join(
+        folder, b"." + name + b"." + upload_id.encode() + UPLOAD_SUFFIX
+    )
+
+
+def new_upload_id() -> str:
+    """Return a fresh random upload id (12 URL-safe characters)."""
+    return secrets.token_urlsafe(9)
+
+
+def _block(limit: int) -> int:
+    # The server's own limit (OpenSSH: 255 KiB) when it says one, capped.
+    return min(limit, MAX_BLOCK) if limit > 0 else SAFE_BLOCK
+
+
+async def _read_ahead(
+    handle: asyncssh.SFTPClientFile,
+    path: bytes,
+    offset: int,
+    end: int | None,
+    block: int,
+) -> AsyncIterator[bytes]:
+    """Yield *path* from *offset* to *end* (or EOF), `READ_AHEAD` reads in flight."""
+    pending: deque[tuple[int, asyncio.Future[Any]]] = deque()
+    ahead = offset
+
+    def top_up() -> None:
+        nonlocal ahead
+        while len(pending) < READ_AHEAD and (end is None or ahead < end):
+            size = block if end is None else min(block, end - ahead)
+            pending.append((size, asyncio.ensure_future(handle.read(size, ahead))))
+            ahead += size
+
+    try:
+        top_up()
+        while pending:
+            size, request = pending.popleft()
+            with remote_errors(path, "read"):
+                data = _as_bytes(await request)
+            offset += len(data)
+            if data:
+                yield data
+            if len(data) == size:
+                top_up()
+                continue
+            # End of file, or a short answer: what was asked beyond it is
+            # dropped, and the rest (if any) is read one request at a time.
+            for _, later in pending:
+                later.cancel()
+            await asyncio.gather(*(r for _, r in pending), return_exceptions=True)
+            pending.clear()
+            while data and (end is None or offset < end):
+                want = block if end is None else min(block, end - offset)
+                with remote_errors(path, "read"):
+                    data = _as_bytes(await handle.read(want, offset))
+                offset += len(data)
+                if data:
+                    yield data
+    finally:
+        for _, request in pending:
+            request.cancel()
+        await asyncio.gather(*(r for _, r in pending), return_exceptions=True)
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -792,6 +1023,7 @@ __all__ = [
     "RemoteFiles",
     "Upload",
     "copy_between",
+    "new_upload_id",
     "path_from_wire",
     "temp_path",
     "wire_path",

@@ -27,11 +27,11 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..gateway.errors import ChecksumMismatch, RemotePathError
+from ..gateway.file_audit import AuditedFiles
 from ..gateway.files import (
     FileEntry,
     RemoteFiles,
     Upload,
-    copy_between,
     path_from_wire,
     show,
     wire_path,
@@ -48,7 +48,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 class FilesHandler(WorkbenchHandler):
     """Shared by the file handlers: which path, which instance's files."""
 
-    def files(self, name: str, *, write: bool = False) -> RemoteFiles:
+    def files(self, name: str, *, write: bool = False) -> AuditedFiles:
         return self.gateway.files(self.principal, name, write=write)
 
     def query_path(self, key: str = "path") -> bytes:
@@ -148,7 +148,7 @@ class FileOpHandler(FilesHandler):
                 raise web.HTTPError(400, reason="'to_instance' must name an instance")
             target_files = self.files(to_instance, write=True)
             target = self.body_path(body, "to")
-            copied = await copy_between(files, path, target_files, target)
+            copied = await files.copy_to(path, target_files, target)
             entry = await target_files.stat(target)
             self.reply({**entry.to_dict(), "copied_bytes": copied})
             return
@@ -182,7 +182,7 @@ class FileDownloadHandler(FilesHandler):
         await self._send_file(files, entry, inline)
 
     async def _send_file(
-        self, files: RemoteFiles, entry: FileEntry, inline: bool
+        self, files: AuditedFiles, entry: FileEntry, inline: bool
     ) -> None:
         size = entry.size
         self.set_header("Accept-Ranges", "bytes")
@@ -204,7 +204,9 @@ class FileDownloadHandler(FilesHandler):
                 "Content-Range", f"bytes {start}-{start + length - 1}/{size}"
             )
         self.set_header("Content-Length", str(length))
-        await self._stream(files.read(entry.path, offset=start, length=length))
+        await self._stream(
+            files.download(entry.path, offset=start, length=length, size=size)
+        )
 
     async def _stream(self, chunks: AsyncGenerator[bytes, None]) -> None:
         async with contextlib.aclosing(chunks):
@@ -219,10 +221,12 @@ class FileDownloadHandler(FilesHandler):
 
 @web.stream_request_body
 class FileUploadHandler(FilesHandler):
-    """A raw streamed upload (PUT), and how much of an interrupted one is kept (GET).
+    """A raw streamed upload (PUT), how much of an interrupted one is kept (GET),
+    and cancelling one (DELETE).
 
-    ``PUT ?path=…&offset=N`` writes the body from byte N of the temporary
-    file (0 starts over); at the end of the body the upload is checked
+    ``PUT ?path=…&upload=ID&offset=N`` writes the body from byte N of the
+    upload's temporary file (0 starts over; without ``upload`` a new id is
+    made and answered); at the end of the body the upload is checked
     (``sha256`` in the query, if given) and renamed into place. With
     ``final=0`` it stays pending, to be continued with another PUT.
     """
@@ -233,8 +237,34 @@ class FileUploadHandler(FilesHandler):
     @authorized
     async def get(self, name: str) -> None:
         path = self.query_path()
-        offset = await self.files(name, write=True).upload_offset(path)
-        self.reply({**wire_path(path), "offset": offset})
+        files = self.files(name, write=True)
+        upload_id = self.get_query_argument("upload", None)
+        if upload_id is not None:
+            offset = await files.upload_offset(path, upload_id)
+            self.reply({**wire_path(path), "upload": upload_id, "offset": offset})
+            return
+        pending = await files.pending_uploads(path)
+        self.reply(
+            {
+                **wire_path(path),
+                "upload": pending[0][0] if pending else None,
+                "offset": pending[0][1] if pending else 0,
+                "uploads": [
+                    {"upload": upload, "offset": kept, "mtime": mtime}
+                    for upload, kept, mtime in pending
+                ],
+            }
+        )
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        path = self.query_path()
+        upload_id = self.get_query_argument("upload", None)
+        if not upload_id:
+            raise web.HTTPError(400, reason="Name the upload to cancel with 'upload'")
+        removed = await self.files(name, write=True).discard_upload(path, upload_id)
+        self.reply({**wire_path(path), "upload": upload_id, "discarded": removed})
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
@@ -255,7 +285,9 @@ class FileUploadHandler(FilesHandler):
         name = self.path_kwargs["name"]
         offset = _whole(self.get_query_argument("offset", "0"), "offset")
         self.upload = await self.files(name, write=True).upload(
-            self.query_path(), offset=offset
+            self.query_path(),
+            offset=offset,
+            upload_id=self.get_query_argument("upload", None),
         )
 
     async def data_received(self, chunk: bytes) -> None:
@@ -270,11 +302,18 @@ class FileUploadHandler(FilesHandler):
         try:
             if self.get_query_argument("final", "1") == "0":
                 await upload.flush()
-                self.reply({**wire_path(upload.path), "offset": upload.offset})
+                self.reply(
+                    {
+                        **wire_path(upload.path),
+                        "upload": upload.id,
+                        "offset": upload.offset,
+                    }
+                )
                 return
             summary = await upload.commit(
                 sha256=self.get_query_argument("sha256", None),
                 mode=_mode(self.get_query_argument("mode", None)),
+                verify=_flag(self.get_query_argument("verify", None)),
             )
         finally:
             await upload.close()
@@ -291,9 +330,10 @@ class FileUploadHandler(FilesHandler):
 class FileChunkHandler(FilesHandler):
     """JupyterLab-style chunked upload: base64 chunks 1, 2, … and -1 for the last.
 
-    Chunk 1 starts the temporary file; later chunks append to it; -1
-    appends, checks and renames into place. A file sent in one piece goes
-    to ``content`` instead.
+    Chunk 1 starts a new temporary file and answers its ``upload`` id;
+    later chunks append to the upload they name (or, without ``upload``,
+    to the newest pending upload to the path); -1 appends, checks and
+    renames into place. A file sent in one piece goes to ``content`` instead.
     """
 
     @web.authenticated
@@ -306,10 +346,27 @@ class FileChunkHandler(FilesHandler):
             raise web.HTTPError(
                 400, reason="'chunk' must be 1, 2, … or -1 for the last"
             )
+        upload_id = body.get("upload")
+        if not isinstance(upload_id, (str, type(None))):
+            raise web.HTTPError(400, reason="'upload' must be the id chunk 1 answered")
         data = _b64(body.get("content"))
         files = self.files(name, write=True)
-        offset = 0 if chunk == 1 else await files.upload_offset(path)
-        upload = await files.upload(path, offset=offset)
+        if chunk == 1:
+            upload = await files.upload(path, upload_id=upload_id)
+        else:
+            if upload_id is None:
+                pending = await files.pending_uploads(path)
+                upload_id = pending[0][0] if pending else None
+            offset = await files.upload_offset(path, upload_id) if upload_id else 0
+            if not offset:
+                raise RemotePathError(
+                    f"Cannot continue the upload to {show(path)}: no upload to it "
+                    "is in progress (cancelled, finished or never started); send "
+                    "chunk 1 first",
+                    path=show(path),
+                    reason="no_upload",
+                )
+            upload = await files.upload(path, offset=offset, upload_id=upload_id)
         try:
             await upload.write(data)
             if chunk == -1:
@@ -323,7 +380,7 @@ class FileChunkHandler(FilesHandler):
             await upload.flush()
         finally:
             await upload.close()
-        self.reply({**wire_path(path), "offset": upload.offset})
+        self.reply({**wire_path(path), "upload": upload.id, "offset": upload.offset})
 
 
 class FileContentHandler(FilesHandler):
@@ -342,7 +399,8 @@ class FileContentHandler(FilesHandler):
                 path=show(path),
                 reason="too_big",
             )
-        data = b"".join([chunk async for chunk in files.read(path)])
+        chunks = files.download(path, size=entry.size)
+        data = b"".join([chunk async for chunk in chunks])
         self.reply({**entry.to_dict(), **_content(data)})
 
     @web.authenticated
@@ -431,6 +489,12 @@ def _mode(value: Any) -> int | None:
         return int(value, 8) if isinstance(value, str) else int(value)
     except (TypeError, ValueError):
         raise web.HTTPError(400, reason="'mode' must be octal such as 644") from None
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value in ("1", "true")
 
 
 def _b64(value: Any) -> bytes:

@@ -79,6 +79,11 @@ def remote(path: Path | bytes) -> bytes:
     return os.fsencode(path)
 
 
+def leftovers(folder: Path) -> list[str]:
+    """The temporary files of unfinished uploads in *folder*."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".wb-upload"))
+
+
 async def sha256_of(files: RemoteFiles, path: bytes) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     async for data in files.read(path):
@@ -101,10 +106,11 @@ async def test_upload_and_download_round_trip(files, workdir, size):
         target, data, sha256=hashlib.sha256(data).hexdigest()
     )
 
-    assert summary["size"] == size and summary["verified_remotely"] is True
+    # A plain upload is checked by size on the instance, not re-read there.
+    assert summary["size"] == size and summary["verified_remotely"] is False
     assert (workdir / "blob").read_bytes() == data
     assert await sha256_of(files, target) == (hashlib.sha256(data).hexdigest(), size)
-    assert not os.path.exists(temp_path(target))
+    assert leftovers(workdir) == []
 
 
 async def test_sparse_two_gib_file_downloads_with_its_checksum(
@@ -264,7 +270,108 @@ async def test_interrupted_upload_keeps_the_original_and_resumes(
     assert target.read_bytes() == new
     assert summary["sha256"] == hashlib.sha256(new).hexdigest()
     assert oct(target.stat().st_mode & 0o777) == oct(0o640)
-    assert not os.path.exists(temp_path(remote(target)))
+    assert summary["verified_remotely"] is True  # resumed: re-read on the instance
+    assert leftovers(workdir) == []
+
+
+async def test_concurrent_uploads_to_one_path_keep_separate_files(
+    files, workdir, ssh_user
+):
+    target = workdir / "same.bin"
+    target.write_bytes(b"original")
+    give(target, ssh_user)
+    one, two = os.urandom(700_000), os.urandom(900_001)
+
+    first = await files.upload(remote(target))
+    second = await files.upload(remote(target))
+    assert first.temp != second.temp
+    for start in range(0, 900_001, 65536):  # the two bodies arrive interleaved
+        await first.write(one[start : start + 65536])
+        await second.write(two[start : start + 65536])
+    await first.flush()
+    await second.flush()
+    assert len(leftovers(workdir)) == 2 and target.read_bytes() == b"original"
+
+    done_one = await first.commit(sha256=hashlib.sha256(one).hexdigest())
+    assert target.read_bytes() == one
+    done_two = await second.commit(sha256=hashlib.sha256(two).hexdigest())
+    await first.close()
+    await second.close()
+
+    assert target.read_bytes() == two
+    assert done_one["upload"] != done_two["upload"]
+    assert leftovers(workdir) == []
+
+
+async def test_a_damaged_remote_copy_is_caught(files, workdir, ssh_user):
+    target = workdir / "checked.bin"
+    target.write_bytes(b"original")
+    give(target, ssh_user)
+    data = os.urandom(2 * 1024 * 1024)
+
+    # Same size, one byte changed behind the gateway's back: sha256sum on
+    # the instance (asked for here) sees it.
+    upload = await files.upload(remote(target))
+    await upload.write(data)
+    await upload.flush()
+    temp = Path(os.fsdecode(temp_path(remote(target), upload.id)))
+    with open(temp, "r+b") as handle:
+        handle.seek(1_000_000)
+        handle.write(bytes([data[1_000_000] ^ 1]))
+    with pytest.raises(ChecksumMismatch, match="instance"):
+        await upload.commit(verify=True)
+    await upload.close()
+    assert target.read_bytes() == b"original" and leftovers(workdir) == []
+
+    # A byte too many: the size check of every commit sees it.
+    upload = await files.upload(remote(target))
+    await upload.write(data)
+    await upload.flush()
+    temp = Path(os.fsdecode(temp_path(remote(target), upload.id)))
+    with open(temp, "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(ChecksumMismatch, match="size"):
+        await upload.commit()
+    await upload.close()
+    assert target.read_bytes() == b"original" and leftovers(workdir) == []
+
+
+async def test_discarding_an_upload_removes_only_its_file(files, workdir, ssh_user):
+    target = workdir / "cancel.bin"
+    target.write_bytes(b"original")
+    give(target, ssh_user)
+    upload = await files.upload(remote(target))
+    await upload.write(os.urandom(600_000))
+    await upload.close()
+    assert (await files.pending_uploads(remote(target)))[0][:2] == (
+        upload.id,
+        600_000,
+    )
+
+    assert await files.discard_upload(remote(target), upload.id) is True
+    assert await files.discard_upload(remote(target), upload.id) is False
+    assert target.read_bytes() == b"original" and leftovers(workdir) == []
+    with pytest.raises(RemotePathError, match="upload id"):
+        await files.upload(remote(target), upload_id="../x")
+
+
+async def test_ranges_across_read_blocks(files, workdir, ssh_user):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    (workdir / "r.bin").write_bytes(data)
+    give(workdir / "r.bin", ssh_user)
+
+    for offset, length in [(0, None), (1, 300_000), (261_119, 2_000_000), (7, 0)]:
+        got = b"".join(
+            [
+                c
+                async for c in files.read(
+                    remote(workdir / "r.bin"), offset=offset, length=length
+                )
+            ]
+        )
+        assert got == (
+            data[offset:] if length is None else data[offset : offset + length]
+        )
 
 
 async def test_wrong_client_checksum_leaves_the_target(files, workdir, ssh_user):
@@ -276,7 +383,7 @@ async def test_wrong_client_checksum_leaves_the_target(files, workdir, ssh_user)
         await files.write_bytes(remote(target), b"other", sha256="0" * 64)
 
     assert target.read_bytes() == b"keep me"
-    assert not os.path.exists(temp_path(remote(target)))
+    assert leftovers(workdir) == []
 
 
 async def test_full_disk_is_reported_with_the_path(files, workdir):

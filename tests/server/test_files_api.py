@@ -21,7 +21,6 @@ import pytest
 from sshd import LocalUser
 from test_routes import login
 
-from jupyter_workbench.gateway.files import temp_path
 from jupyter_workbench.server.files import content_disposition
 
 
@@ -231,6 +230,107 @@ async def test_chunked_upload_like_jupyterlab(jp_fetch, workdir, api, sshd, ssh_
     assert target.read_bytes() == data and target.stat().st_mode & 0o777 == 0o600
 
 
+async def chunk_post(jp_fetch, body):
+    response = await fetch(jp_fetch, "POST", "chunk", "", body=json.dumps(body))
+    return response.code, json.loads(response.body)
+
+
+async def test_two_chunked_uploads_to_one_path_and_a_cancel(
+    jp_fetch, workdir, api, sshd, ssh_user
+):
+    await login(api, sshd, ssh_user)
+    target = workdir / "both.bin"
+    target.write_bytes(b"old")
+    give(target, ssh_user)
+    one, two = os.urandom(2 * 1024 * 1024), os.urandom(2 * 1024 * 1024)
+
+    def piece(data, n):
+        return base64.b64encode(data[n * 1024 * 1024 : (n + 1) * 1024 * 1024]).decode()
+
+    code, first = await chunk_post(
+        jp_fetch, {"path": str(target), "chunk": 1, "content": piece(one, 0)}
+    )
+    assert code == 200 and first["offset"] == 1024 * 1024
+    code, second = await chunk_post(
+        jp_fetch, {"path": str(target), "chunk": 1, "content": piece(two, 0)}
+    )
+    assert code == 200 and second["upload"] != first["upload"]
+    temps = [p for p in workdir.iterdir() if p.name.endswith(".wb-upload")]
+    assert len(temps) == 2
+
+    # The second is cancelled: its file goes, the target and the first stay.
+    response = await fetch(
+        jp_fetch, "DELETE", "upload", q(target) + f"&upload={second['upload']}"
+    )
+    assert json.loads(response.body)["discarded"] is True
+    code, answer = await chunk_post(
+        jp_fetch,
+        {
+            "path": str(target),
+            "chunk": -1,
+            "upload": second["upload"],
+            "content": piece(two, 1),
+        },
+    )
+    assert code == 400 and answer["details"]["reason"] == "no_upload"
+    assert target.read_bytes() == b"old"
+
+    code, done = await chunk_post(
+        jp_fetch,
+        {
+            "path": str(target),
+            "chunk": -1,
+            "upload": first["upload"],
+            "content": piece(one, 1),
+            "sha256": hashlib.sha256(one).hexdigest(),
+        },
+    )
+    assert code == 201, done
+    assert target.read_bytes() == one
+    assert [p for p in workdir.iterdir() if p.name.endswith(".wb-upload")] == []
+
+
+async def test_raw_upload_pending_list_and_resume_by_id(
+    jp_fetch, workdir, api, sshd, ssh_user
+):
+    await login(api, sshd, ssh_user)
+    target = workdir / "r.bin"
+    data = os.urandom(1_500_000)
+
+    response = await fetch(
+        jp_fetch,
+        "PUT",
+        "upload",
+        q(target) + "&upload=mine-1&final=0",
+        body=data[:1000],
+    )
+    assert json.loads(response.body) == {
+        "path": str(target),
+        "upload": "mine-1",
+        "offset": 1000,
+    }
+    response = await fetch(jp_fetch, "GET", "upload", q(target))
+    listed = json.loads(response.body)
+    assert listed["upload"] == "mine-1" and listed["offset"] == 1000
+    assert [u["upload"] for u in listed["uploads"]] == ["mine-1"]
+
+    response = await fetch(
+        jp_fetch,
+        "PUT",
+        "upload",
+        q(target) + "&upload=mine-1&offset=1000&verify=1",
+        body=data[1000:],
+    )
+    assert response.code == 201, response.body
+    assert json.loads(response.body)["verified_remotely"] is True
+    assert target.read_bytes() == data
+
+    response = await fetch(
+        jp_fetch, "PUT", "upload", q(target) + "&upload=a/b", body=b"x"
+    )
+    assert response.code == 400
+
+
 async def test_content_round_trip_with_conflict_check(
     jp_fetch, workdir, api, sshd, ssh_user
 ):
@@ -297,7 +397,7 @@ async def test_raw_upload_cut_off_keeps_the_original_and_resumes(
 
     assert target.read_bytes() == b"original"
     assert kept == 4 * 1024 * 1024 + 7  # every byte that arrived was kept
-    assert os.path.exists(temp_path(os.fsencode(target)))
+    assert len([p for p in workdir.iterdir() if p.name.endswith(".wb-upload")]) == 1
 
     response = await fetch(
         jp_fetch,
