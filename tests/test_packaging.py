@@ -116,3 +116,15 @@ def test_wheel_ships_the_remote_desktop_page(wheel: zipfile.ZipFile) -> None:
         assert f"jupyter_workbench/static/{page}" in names, page
     library = wheel.read("jupyter_workbench/static/guacamole-common.js")
     assert b"export default Guacamole" in library
+
+
+def test_wheel_ships_the_terminal_widget_bundle(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+
+    for name in ("terminal-widget.js", "terminal-widget.css"):
+        assert f"jupyter_workbench/static/{name}" in names, name
+    bundle = wheel.read("jupyter_workbench/static/terminal-widget.js").decode()
+    # One ES module with xterm.js inside: it imports nothing at run time.
+    assert "export {" in bundle and "default" in bundle
+    assert not re.search(r"^\s*import\s", bundle, re.MULTILINE)
+    assert b".xterm" in wheel.read("jupyter_workbench/static/terminal-widget.css")

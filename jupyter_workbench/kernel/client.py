@@ -191,6 +191,35 @@ class _Async:
         body = run_body(targets, command, **options)
         return await arun(self._backend, self._on_loop, body, on_event)
 
+    async def terminal(
+        self,
+        name: str | None = None,
+        *,
+        terminal_id: str | None = None,
+        login_user: str | None = None,
+        height: str = "360px",
+        screen_reader: bool = False,
+    ) -> Any:
+        """Return a terminal widget on *name*, or on the session *terminal_id*."""
+        from . import terminal_widget as tw
+
+        if terminal_id is not None:
+            session = await self._on_loop(tw.terminal_info(self._backend, terminal_id))
+        elif name is not None:
+            session = await self._on_loop(
+                tw.open_terminal(self._backend, name, login_user=login_user)
+            )
+        else:
+            raise WorkbenchError("Give an instance name, or terminal_id= to reattach")
+        return tw.terminal_widget(
+            self._backend, session, height=height, screen_reader=screen_reader
+        )
+
+    async def terminals(self) -> list[dict[str, Any]]:
+        from .terminal_widget import list_terminals
+
+        return await self._on_loop(list_terminals(self._backend))
+
     async def rdp(
         self,
         name: str,
@@ -455,6 +484,74 @@ class Workbench:
     def rerun_failed(self, result: RunResult, *, live: bool = True) -> RunResult:
         """Run *result*'s command again on the hosts that failed in it."""
         return rerun_blocking(self, result, LiveView() if live else None)
+
+    def terminal(
+        self,
+        name: str | None = None,
+        *,
+        terminal_id: str | None = None,
+        login_user: str | None = None,
+        height: str = "360px",
+        screen_reader: bool = False,
+    ) -> Any:
+        """Show a terminal on the instance *name* in the notebook (xterm.js).
+
+        Opens a new terminal session on the Jupyter server and returns a
+        `TerminalWidget` for it; with *terminal_id* (``wb.terminals()`` lists
+        them), attaches to a running session instead, with its scrollback.
+        The session outlives the widget: a page reload reattaches, and
+        ``widget.terminal_id`` names it for later.
+
+        Parameters
+        ----------
+        login_user
+            With several logins on *name*, which one; by default the latest.
+        height
+            The CSS height of the screen (the rows follow from it; the user
+            can drag its bottom edge).
+        screen_reader
+            xterm.js's screen-reader mode (rows mirrored as text).
+
+        Raises
+        ------
+        NotLoggedIn
+            When you have no login on *name*: ``wb.login(...)``,
+            ``wb.login_dialog(name)`` or ``%workbench connect NAME``.
+        TerminalWidgetUnavailable
+            With the in-process gateway (no server for the browser to reach).
+        """
+        return self._call(
+            self.aio.terminal(
+                name,
+                terminal_id=terminal_id,
+                login_user=login_user,
+                height=height,
+                screen_reader=screen_reader,
+            )
+        )
+
+    def terminals(self) -> list[dict[str, Any]]:
+        """List your running terminal sessions on the server, oldest first."""
+        return self._call(self.aio.terminals())
+
+    def picker(self, *, protocol: str | None = "ssh") -> Any:
+        """Return an instance picker widget: filter, pick, see your login state."""
+        from .login_widgets import InstancePicker
+
+        return InstancePicker(self, protocol=protocol)
+
+    def login_dialog(self, name: str | None = None, **options: Any) -> Any:
+        """Return a login form widget for *name* (or with a picker, for any).
+
+        User, password or private key upload with its passphrase, the
+        server's agent, keyboard-interactive prompts, and first-contact
+        host-key confirmation showing the fingerprint. Secrets are cleared
+        from the form as soon as they are sent. ``on_login`` (a keyword)
+        is called with the `InstanceInfo` after a successful login.
+        """
+        from .login_widgets import LoginDialog
+
+        return LoginDialog(self, name, **options)
 
     def rdp(
         self,

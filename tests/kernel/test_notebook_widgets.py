@@ -1,0 +1,250 @@
+"""The terminal widget, instance picker and login dialog, on the real sshd.
+
+The widgets are driven through their Python objects (the browser side of
+the terminal widget is tested in Chromium, tests/browser/test_widgets_ui.py).
+The terminal widget's tests use a real ``jupyter lab`` (the ``lab`` fixture);
+the login dialog's use the in-process gateway, which logs in the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import ipywidgets
+import pytest
+from labserver import LabServer
+from sshd import LocalUser, SSHServer, UserKey
+
+from jupyter_workbench import NotLoggedIn, Workbench, WorkbenchError
+from jupyter_workbench.kernel.login_widgets import (
+    InstancePicker,
+    LoginDialog,
+    connect_widget,
+)
+from jupyter_workbench.kernel.terminal_widget import (
+    TerminalWidget,
+    TerminalWidgetUnavailable,
+)
+
+
+@pytest.fixture
+def remote(lab: LabServer) -> Iterator[Workbench]:
+    """A client of the real ``jupyter lab``, as a kernel of it would be."""
+    wb = Workbench(url=lab.url, token=lab.token)
+    yield wb
+    wb.close()
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch, sshd: SSHServer) -> Iterator[Workbench]:
+    """An in-process client with the real sshd as ``real``, not logged in."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("JUPYTER_WORKBENCH_URL", raising=False)
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text(
+        f'[[instances]]\nname = "real"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+        'tags = { env = "test" }\n\n'
+        '[[instances]]\nname = "other"\nhost = "127.0.0.1"\nport = 9\n'
+    )
+    wb = Workbench(inventory=inventory, data_dir=str(tmp_path / "data"))
+    yield wb
+    wb.close()
+
+
+def saved_state() -> str:
+    """Every widget's state as the notebook would save it, as text."""
+    state = ipywidgets.Widget.get_manager_state(drop_defaults=False)
+    return json.dumps(state, default=lambda value: bytes(value).hex())
+
+
+def key_upload(key: UserKey) -> tuple[dict[str, object], ...]:
+    content = Path(key.path).read_bytes()
+    return (
+        {
+            "name": "id_ed25519",
+            "type": "",
+            "size": len(content),
+            "last_modified": datetime.now(timezone.utc),
+            "content": memoryview(content),
+        },
+    )
+
+
+def test_terminal_widget_opens_and_reattaches_a_server_session(
+    remote: Workbench, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    remote.login(
+        "real",
+        ssh_user.name,
+        password=ssh_user.password,
+        host_key=sshd.host_key_fingerprint,
+    )
+
+    widget = remote.terminal("real", height="20em", screen_reader=True)
+
+    assert isinstance(widget, TerminalWidget)
+    assert widget.instance == "real" and widget.login_user == ssh_user.name
+    assert widget.base_path == "/lab-test/" and widget.height == "20em"
+    session = lab.get(f"workbench/api/v1/terminals/{widget.terminal_id}")
+    assert session["alive"] and session["instance"] == "real"
+    assert widget.terminal_id in [t["id"] for t in remote.terminals()]
+    # The bundle is one ES module with xterm.js inside.
+    assert "export" in widget._esm and "xterm" in widget._css
+
+    again = remote.terminal(terminal_id=widget.terminal_id)
+    assert again.terminal_id == widget.terminal_id
+    assert again.login_user == ssh_user.name
+
+    state = json.dumps(widget.get_state(), default=str)
+    assert ssh_user.password not in state and lab.token not in state
+
+    remote._call(widget.close_terminal())
+    with pytest.raises(WorkbenchError, match="[Tt]erminal"):
+        remote.terminal(terminal_id=widget.terminal_id)
+
+
+def test_terminal_needs_a_login_and_says_so(remote: Workbench):
+    with pytest.raises(NotLoggedIn, match="real"):
+        remote.terminal("real")
+    with pytest.raises(WorkbenchError, match="instance name"):
+        remote.terminal()
+
+
+def test_terminal_widget_needs_the_server(local: Workbench):
+    with pytest.raises(TerminalWidgetUnavailable, match="Jupyter server"):
+        local.terminal("real")
+
+
+def test_connect_shows_the_dialog_then_the_terminal(
+    remote: Workbench, sshd: SSHServer, ssh_user: LocalUser
+):
+    box = connect_widget(remote, "real", screen_reader=True)
+    (dialog,) = box.children
+    assert isinstance(dialog, LoginDialog) and dialog.username.value == ""
+
+    dialog.username.value = ssh_user.name
+    dialog.password.value = ssh_user.password
+    dialog.login()
+    assert dialog.host_key_box.layout.display is None
+    assert sshd.host_key_fingerprint in dialog.host_key.value
+    dialog.accept_host_key()
+
+    (terminal,) = box.children
+    assert isinstance(terminal, TerminalWidget) and terminal.screen_reader
+    # Logged in now: connect goes straight to a terminal.
+    assert isinstance(connect_widget(remote, "real"), TerminalWidget)
+    with pytest.raises(WorkbenchError, match="No instance named nowhere"):
+        connect_widget(remote, "nowhere")
+
+
+def test_login_dialog_confirms_the_host_key_and_clears_the_password(
+    local: Workbench, sshd: SSHServer, ssh_user: LocalUser
+):
+    logins = []
+    dialog = local.login_dialog("real", on_login=logins.append)
+    assert dialog.host_key_box.layout.display == "none"
+
+    dialog.username.value = ssh_user.name
+    dialog.password.value = ssh_user.password
+    dialog.login()
+
+    assert dialog.password.value == ""
+    assert dialog.host_key_box.layout.display is None
+    assert sshd.host_key_fingerprint in dialog.host_key.value
+    assert not local.instances()[0].logged_in
+    dialog.reject_host_key()
+    assert "rejected" in dialog.status.value and dialog._pending is None
+    assert not any(i.logged_in for i in local.instances())
+
+    dialog.password.value = ssh_user.password
+    dialog.login()
+    dialog.accept_host_key()
+
+    assert f"Logged in to real as {ssh_user.name}" in dialog.status.value
+    assert [i.name for i in logins] == ["real"] and dialog.result is not None
+    assert dialog._pending is None
+    assert ssh_user.password not in saved_state()
+
+
+def test_login_dialog_errors_are_one_line(
+    local: Workbench, sshd: SSHServer, ssh_user: LocalUser
+):
+    dialog = LoginDialog(local, "real")
+    dialog.username.value = ""
+    dialog.login()
+    assert "Type the user name" in dialog.status.value
+
+    dialog.username.value = ssh_user.name
+    dialog.password.value = "not-the-password"
+    dialog.login()
+    dialog.accept_host_key()
+    assert "Authentication failed" in dialog.status.value
+    assert "\n" not in dialog.status.value and "Traceback" not in dialog.status.value
+    assert dialog.password.value == ""
+
+    dialog.method.value = "Private key"
+    dialog.login()
+    assert "Choose the private key file" in dialog.status.value
+    assert dialog._secret_rows["Password"].layout.display == "none"
+
+
+def test_login_dialog_takes_an_uploaded_key_and_its_passphrase(
+    local: Workbench, sshd: SSHServer, ssh_user: LocalUser, ssh_user_key: UserKey
+):
+    local.login(
+        "real",
+        ssh_user.name,
+        password=ssh_user.password,
+        host_key=sshd.host_key_fingerprint,
+    )
+    local.logout("real")
+    dialog = local.login_dialog("real")
+    dialog.username.value = ssh_user.name
+    dialog.method.value = "Private key"
+    dialog.key_file.value = key_upload(ssh_user_key)
+    dialog.passphrase.value = ssh_user_key.passphrase
+
+    dialog.login()
+
+    assert "Logged in to real" in dialog.status.value, dialog.status.value
+    assert dialog.key_file.value == () and dialog.passphrase.value == ""
+    state = saved_state()
+    assert ssh_user_key.passphrase not in state
+    assert "PRIVATE KEY" not in state
+
+
+def test_login_dialog_answers_keyboard_interactive_prompts(
+    local: Workbench, sshd: SSHServer, ssh_user: LocalUser
+):
+    dialog = local.login_dialog()
+    assert isinstance(dialog.picker, InstancePicker)
+    dialog.picker.value = "real"
+    dialog.username.value = ssh_user.name
+    dialog.login()  # no password: the instance asks
+    dialog.accept_host_key()
+
+    assert dialog.challenge_box.layout.display is None
+    (prompt,) = dialog.prompts
+    assert isinstance(prompt, ipywidgets.Password)
+    prompt.value = ssh_user.password
+    dialog.answer()
+
+    assert "Logged in to real" in dialog.status.value, dialog.status.value
+    assert prompt.value == "" and ssh_user.password not in saved_state()
+    labels = dict((name, label) for label, name in dialog.picker.dropdown.options)
+    assert labels["real"].startswith("● real") and labels["other"].startswith("○")
+
+
+def test_picker_filters_and_shows_login_state(local: Workbench):
+    picker = local.picker()
+    assert sorted(name for _, name in picker.dropdown.options) == ["other", "real"]
+    assert "not logged in" in picker.status.value
+
+    picker.filter.value = "env=test"
+    assert [name for _, name in picker.dropdown.options] == ["real"]
+    assert picker.value == "real" and picker.selected.port > 0
+    picker.filter.value = "nothing-like-it"
+    assert picker.value is None and "No instance matches" in picker.status.value
