@@ -117,10 +117,11 @@ class Bench:
             added.append(server)
         return added
 
-    def ssh_args(self, server: SSHServer | None = None) -> list[str]:
+    def ssh_args(self, *options: str, server: SSHServer | None = None) -> list[str]:
         """An OpenSSH ``ssh`` command line (without the remote command).
 
-        Logs in with the key, trusts the host key from the server's own
+        ``options`` go right after ``ssh`` (``-tt``, ``-o ...``). Logs in with
+        the key, trusts the host key from the server's own
         file (no prompt, nothing written to ``~/.ssh``) and ignores the
         user's ssh config.
         """
@@ -130,6 +131,7 @@ class Bench:
             known.write_text(server.known_hosts_line())
         return [
             "ssh",
+            *options,
             "-F",
             "/dev/null",
             "-i",
