@@ -26,7 +26,7 @@ from .errors import (
     TerminalNotFound,
     WorkbenchError,
 )
-from .files import RemoteFiles
+from .file_audit import AuditedFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
@@ -100,7 +100,7 @@ class Gateway:
         self._terminals: dict[str, TerminalSession] = {}
         self._system_shells: dict[tuple[str, str, str], tuple[Login, RemoteShell]] = {}
         self._sudo_passwords: dict[tuple[str, str, str], str] = {}
-        self._files: dict[tuple[str, str], RemoteFiles] = {}
+        self._files: dict[tuple[str, str], AuditedFiles] = {}
         self.access = Access(config.access, config.data_dir)
         self._demo: dict[str, DemoLogin] = {}
         self.runs = RunRegistry(self.pool, audit=self._audit_run)
@@ -442,8 +442,8 @@ class Gateway:
 
     # -- files ------------------------------------------------------------
 
-    def files(self, principal: str, name: str, *, write: bool = False) -> RemoteFiles:
-        """Return the principal's file operations on *name*.
+    def files(self, principal: str, name: str, *, write: bool = False) -> AuditedFiles:
+        """Return the principal's file operations on *name*, written to the audit log.
 
         The policies must allow downloading files there, or uploading them
         when *write* (every change: upload, save, rename, delete, chmod).
@@ -464,7 +464,9 @@ class Gateway:
             )
         key = (principal, instance.name)
         if key not in self._files:
-            self._files[key] = RemoteFiles(self.pool, principal, instance.name)
+            self._files[key] = AuditedFiles(
+                self.pool, principal, instance.name, audit=self.access.audit
+            )
         return self._files[key]
 
     # -- batch runs -------------------------------------------------------

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..gateway.errors import ChecksumMismatch, WorkbenchError
-from ..gateway.files import CHUNK, copy_between, path_from_wire, wire_path
+from ..gateway.files import CHUNK, path_from_wire, wire_path
 from .backends import _ERRORS, Backend, LocalBackend, RestBackend, _error_from
 
 T = TypeVar("T")
@@ -337,7 +337,7 @@ class _LocalTransport:
                 self._principal, body["to_instance"], write=True
             )
             path_to = path_from_wire(body.get("to"), body.get("to_b64"))
-            await copy_between(files, path, target, path_to)
+            await files.copy_to(path, target, path_to)
             return (await target.stat(path_to)).to_dict()
         if op == "mkdir":
             await files.mkdir(path, parents=body["parents"])
@@ -361,7 +361,7 @@ class _LocalTransport:
         return [entry.to_dict() async for entry in self._files().list(path)]
 
     async def read(self, path: bytes, sink: Callable[[bytes], None]) -> None:
-        async for data in self._files().read(path):
+        async for data in self._files().download(path):
             sink(data)
 
     async def write(

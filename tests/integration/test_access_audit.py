@@ -7,6 +7,7 @@ operations.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,7 +20,7 @@ from wbtest import PRINCIPAL, host_key, instance_for
 from jupyter_workbench.gateway.access import AccessConfig
 from jupyter_workbench.gateway.connect import LoginChallenge
 from jupyter_workbench.gateway.credentials import Credentials
-from jupyter_workbench.gateway.errors import NotLoggedIn, PolicyDenied
+from jupyter_workbench.gateway.errors import NotLoggedIn, PolicyDenied, RemoteNotFound
 from jupyter_workbench.gateway.gateway import Gateway
 from jupyter_workbench.gateway.pool import Login
 
@@ -98,3 +99,90 @@ async def test_answering_a_prompt_rechecks_the_policy(
     assert isinstance(prompt, LoginChallenge)
     login = await guarded.respond(PRINCIPAL, prompt.id, [ssh_user.password])
     assert isinstance(login, Login)
+
+
+def events_of(gateway: Gateway, prefix: str) -> list[dict[str, Any]]:
+    return [e for e in audit(gateway) if e["event"].startswith(prefix)]
+
+
+async def test_file_operations_are_audited_with_path_size_and_checksum(
+    make_gateway, sshd: SSHServer, sshd_factory, ssh_user: LocalUser, tmp_path: Path
+):
+    other = sshd_factory()
+    gateway = make_gateway(instance_for(sshd), instance_for(other, name="other"))
+    credentials = Credentials(ssh_user.name, password=ssh_user.password)
+    for server, name in ((sshd, "real"), (other, "other")):
+        gateway.known_hosts(PRINCIPAL).add(server.host, server.port, host_key(server))
+        await gateway.login(PRINCIPAL, name, credentials)
+    folder = f"{ssh_user.home}/audit-{tmp_path.name}".encode()
+    files = gateway.files(PRINCIPAL, "real", write=True)
+    data = os.urandom(300_000)
+    digest = hashlib.sha256(data).hexdigest()
+
+    await files.mkdir(folder)
+    await files.write_bytes(folder + b"/a.bin", data)
+    got = b"".join(
+        [c async for c in files.download(folder + b"/a.bin", size=len(data))]
+    )
+    part = files.download(folder + b"/a.bin", offset=10, length=5)
+    assert b"".join([c async for c in part]) == data[10:15]
+    stopped = files.download(folder + b"/a.bin")
+    await anext(stopped)
+    await stopped.aclose()  # the client went away after the first piece
+    archive = b"".join([c async for c in files.archive(folder)])
+    await files.chmod(folder + b"/a.bin", 0o600)
+    await files.rename(folder + b"/a.bin", folder + "/b ü.bin".encode())
+    await files.mkdir(folder + b"/sub")
+    await files.write_bytes(folder + b"/sub/c.txt", b"c")
+    copied = await files.copy_to(
+        folder + "/b ü.bin".encode(),
+        gateway.files(PRINCIPAL, "other", write=True),
+        folder + b"/copy.bin",
+    )
+    with pytest.raises(RemoteNotFound):
+        await files.remove(folder + b"/missing")
+    await files.remove(folder, recursive=True)
+
+    assert got == data and copied == len(data)
+    kinds = [(e["event"], e["outcome"]) for e in events_of(gateway, "file_")]
+    assert kinds == [
+        ("file_mkdir", "ok"),
+        ("file_upload", "ok"),
+        ("file_download", "ok"),
+        ("file_download", "ok"),
+        ("file_download", "incomplete"),
+        ("file_download", "ok"),
+        ("file_chmod", "ok"),
+        ("file_rename", "ok"),
+        ("file_mkdir", "ok"),
+        ("file_upload", "ok"),
+        ("file_copy", "ok"),
+        ("file_delete", "failed"),
+        ("file_delete", "ok"),
+    ], "a copy and a recursive delete are one record each"
+    mkdir, upload, whole, ranged, partial, tar, chmod, rename, *_ = events_of(
+        gateway, "file_"
+    )
+    copy, missing, delete = events_of(gateway, "file_")[-3:]
+    base = folder.decode()
+    assert upload["path"] == f"{base}/a.bin"
+    assert (upload["size"], upload["sha256"]) == (len(data), digest)
+    assert (whole["size"], whole["sha256"]) == (len(data), digest)
+    assert (ranged["size"], ranged["sha256"], ranged["range"]) == (5, None, [10, 15])
+    assert partial["sha256"] is None and 0 < partial["size"] < len(data)
+    assert tar["archive"] == "tar"
+    assert tar["sha256"] == hashlib.sha256(archive).hexdigest()
+    assert chmod["mode"] == "0600"
+    assert (rename["path"], rename["to"]) == (f"{base}/a.bin", f"{base}/b ü.bin")
+    assert (copy["instance"], copy["to_instance"], copy["to"]) == (
+        "real",
+        "other",
+        f"{base}/copy.bin",
+    )
+    assert (copy["size"], copy["files"], copy["sha256"]) == (len(data), 1, digest)
+    assert missing["error"] == "remote_not_found"
+    assert delete["recursive"] is True
+    for event in events_of(gateway, "file_"):
+        assert event["user"] == PRINCIPAL and event["time"].endswith("Z")
+    text = gateway.access.audit.path.read_text()
+    assert ssh_user.password not in text
