@@ -1,7 +1,9 @@
-"""The system parsers on captured (Debian) and documented (Ubuntu, Rocky, Alpine) output.
+"""The system parsers on captured and documented output of several systems.
 
-See tests/system_samples/README.md for where each sample came from: only
-the ``debian12_*`` files are real captures.
+See tests/system_samples/README.md for where each sample came from: the
+``debian12_*``, ``debian13_*``, ``busybox137_*`` and ``rhel-like_*`` files
+are real captures (Debian 12 here, a Debian 13 chroot with its own sshd);
+the ``ubuntu2204_*``, ``rocky*`` and ``alpine319_*`` ones are written by hand.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from jupyter_workbench.gateway.system.parsers import (
 
 SAMPLES = Path(__file__).parent.parent / "system_samples"
 LONG = "wbt-capture-long-user-name-01"
+LONG32 = "wbt-trixie-capture-user-name-32c"  # utmp's limit: 32 characters
+WHEEL = "wbt-wheel-admin"
 UTC = timezone.utc
 
 
@@ -95,6 +99,105 @@ def test_debian_lastb_capture_is_failed_logins():
     assert all(r.origin == "btmp" and r.user == LONG for r in records)
 
 
+def test_debian13_wtmpdb_last_capture():
+    records = [
+        r
+        for r in parse_last(sample("debian13_last_iso.txt"), origin="wtmpdb")
+        if r.user in (LONG32, WHEEL) or r.kind != "login"
+    ]
+
+    assert [(r.kind, r.user) for r in records] == [
+        ("login", LONG32),
+        ("reboot", "soft-reboot"),
+        ("login", WHEEL),
+        ("login", LONG32),
+        ("reboot", "soft-reboot"),
+        ("shutdown", "shutdown"),
+    ]
+    open_now, boot_now, crashed, done, boot_then, down = records
+    assert open_now.still_logged_in and open_now.source == "::1"
+    assert open_now.terminal == "pts/1" and open_now.origin == "wtmpdb"
+    assert boot_now.still_logged_in and boot_now.source is None
+    assert boot_now.terminal == "system boot"
+    # The session open across the shutdown: wtmpdb closes it as a crash.
+    assert crashed.ended == "crash" and crashed.source == "127.0.0.1"
+    assert crashed.end is None and not crashed.still_logged_in
+    assert done.ended == "logout" and done.source == "::1"
+    assert done.start == datetime(2026, 12, 4, 18, 53, 14, tzinfo=UTC)
+    assert done.end == datetime(2026, 12, 4, 18, 53, 16, tzinfo=UTC)
+    assert done.duration == 2.0
+    assert boot_then.end == down.start and down.terminal == "system down"
+
+
+def test_debian13_wtmpdb_full_and_plain_agree_with_iso():
+    iso = parse_last(sample("debian13_last_iso.txt"))
+    full = parse_last(sample("debian13_wtmpdb_last_full.txt"))
+    plain = parse_last(
+        sample("debian13_wtmpdb_last_plain.txt"), now=datetime(2026, 12, 5)
+    )
+
+    assert [(r.user, r.kind, r.source, r.ended) for r in full] == [
+        (r.user, r.kind, r.source, r.ended) for r in iso
+    ]
+    assert [r.start.replace(tzinfo=None) for r in full] == [
+        r.start.replace(tzinfo=None) for r in iso
+    ]
+    # Plain wtmpdb last leaves out -x's shutdown record and the seconds.
+    without_shutdown = [r for r in iso if r.kind != "shutdown"]
+    assert [r.start for r in plain] == [
+        r.start.replace(tzinfo=None, second=0) for r in without_shutdown
+    ]
+    assert [r.user for r in plain] == [r.user for r in without_shutdown]
+
+
+def test_debian13_has_no_lastb_and_its_who_asks_logind():
+    # Captured error text: nothing in it is taken for a record.
+    assert "lastb: not found" in sample("debian13_lastb.txt")
+    assert parse_last(sample("debian13_lastb.txt"), failed=True) == []
+    # coreutils 9.7's who asks systemd-logind, which a chroot lacks: empty,
+    # while BusyBox who reads the utmp that sshd wrote.
+    assert parse_who(sample("debian13_who.txt")) == []
+    sessions = parse_who(sample("busybox137_who.txt"), now=datetime(2026, 12, 5))
+    assert [(s.user, s.terminal, s.source) for s in sessions] == [
+        (WHEEL, "pts/0", "127.0.0.1"),
+        (LONG32, "pts/1", "::1"),
+    ]
+    assert sessions[1].since == datetime(2026, 12, 4, 18, 53, 21)
+
+
+def test_busybox_last_capture_cuts_32_character_names_run_into_the_host():
+    text = sample("busybox137_last.txt")
+    assert f"{LONG32}::1 pts/1" in text  # what BusyBox really prints
+    records = parse_last(text, now=datetime(2026, 12, 5))
+
+    assert [(r.user, r.terminal, r.source) for r in records[:3]] == [
+        (LONG32, "pts/1", "::1"),
+        (WHEEL, "pts/0", "127.0.0.1"),
+        (LONG32, "pts/0", "::1"),
+    ]
+    assert records[0].start == datetime(2026, 12, 4, 18, 53)
+    assert all(r.end is None and r.kind == "login" for r in records)
+    # No year in BusyBox's dates: in January, a December date is last year's.
+    early = parse_last(text, now=datetime(2027, 1, 2))
+    assert early[0].start == datetime(2026, 12, 4, 18, 53)
+
+
+def test_busybox_syslogd_capture_gives_logins_and_failures_once():
+    records = parse_auth_log(
+        sample("busybox137_syslogd_messages.txt"), now=datetime(2026, 12, 5)
+    )
+
+    assert [(r.kind, r.user, r.source) for r in records] == [
+        ("login", LONG32, "::1"),
+        ("login", WHEEL, "127.0.0.1"),
+        ("login", LONG32, "::1"),
+        ("failed", "wbt-no-such-user", "127.0.0.1"),  # logged twice by sshd
+        ("failed", LONG32, "::1"),
+    ]
+    assert records[0].start == datetime(2026, 12, 4, 18, 53, 21)
+    assert all(r.origin == "auth-log" and r.end is None for r in records)
+
+
 def test_ubuntu_last_with_reboots_shutdowns_ipv6_down_and_crash():
     records = parse_last(sample("ubuntu2204_last_iso.txt"))
     by_kind: dict[str, list] = {}
@@ -141,22 +244,6 @@ def test_rocky_last_full_and_lastb():
         ("oracle", "2001:db8:dead:beef::1"),
         ("admin", "192.0.2.99"),
     ]
-
-
-def test_busybox_last_without_year_or_end():
-    records = parse_last(sample("alpine319_busybox_last.txt"), now=datetime(2024, 3, 6))
-
-    assert [(r.user, r.terminal, r.source) for r in records] == [
-        ("alpine", "pts/0", "192.0.2.10"),
-        ("alpine", "pts/1", "2001:db8::10"),
-        ("root", "tty1", None),
-        ("reboot", "system boot", None),
-    ]
-    assert records[0].start == datetime(2024, 3, 5, 14, 2)
-    assert records[3].kind == "reboot"
-    # In January, a March date is from the year before.
-    early = parse_last(sample("alpine319_busybox_last.txt"), now=datetime(2025, 1, 2))
-    assert early[0].start.year == 2024
 
 
 def test_logon_filters_by_user_source_network_and_time():
@@ -224,6 +311,46 @@ def test_debian_lastlog_capture_has_the_latest_login_of_the_long_name():
     assert found["deploy-long-user-name"] == (
         datetime(2024, 3, 11, 9, 14, 2, tzinfo=UTC),
         "2001:db8::1",
+    )
+
+
+def test_rhel_like_accounts_capture_wheel_locked_and_passwordless():
+    passwd = parse_passwd(sample("debian13_getent_passwd.txt"))
+    groups = parse_group(sample("debian13_getent_group.txt"))
+    shadow = parse_shadow(sample("rhel-like_getent_shadow.txt"))
+    sudoers = parse_sudoers(sample("rhel-like_sudoers.txt"))
+    users = {
+        u.name: u
+        for u in build_users(
+            passwd, groups, shadow=shadow, sudoers=sudoers, today=20791
+        )
+    }
+
+    assert sudoers == ({"root"}, {"sudo", "wheel"})
+    wheel = users[WHEEL]
+    assert wheel.sudo is True and wheel.groups == [WHEEL, "wheel"]
+    assert wheel.has_password is True and wheel.locked is False
+    long = users[LONG32]
+    assert long.sudo is False and long.home == f"/home/{LONG32}"
+    # usermod -L -e 1: "!" before the hash and expired since day 1.
+    locked = users["wbt-locked-user"]
+    assert locked.locked is True and locked.has_password is True
+    nopass = users["wbt-no-password"]
+    assert nopass.has_password is False and nopass.locked is False
+    assert users["root"].sudo is True and users["_apt"].system
+
+
+def test_debian13_unit_files_capture_with_masked_and_enabled_units():
+    files = parse_unit_files(sample("debian13_systemctl_unit_files.json.txt"))
+    services = {s.name: s for s in merge_units([], files)}
+
+    assert files["wbt-fails.service"] == "enabled"
+    assert files["systemd-timesyncd.service"] == "masked"
+    assert files["getty@.service"] == "enabled"
+    assert "getty@.service" not in services
+    assert services["wbt-sleeps.service"].active == "inactive"
+    assert "System has not been booted with systemd" in sample(
+        "debian13_systemctl_units_error.txt"
     )
 
 

@@ -30,6 +30,7 @@ TOOLS = (
     "last",
     "lastb",
     "lastlog",
+    "wtmpdb",
     "who",
     "journalctl",
     "systemctl",

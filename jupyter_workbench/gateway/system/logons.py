@@ -1,13 +1,22 @@
-"""Logon history and current sessions: wtmp/btmp via last and lastb, or the auth log.
+"""Logon history and current sessions: wtmp/btmp via last and lastb, wtmpdb, or logs.
 
 ``last`` (util-linux) is asked for ISO 8601 times with the year and the
 offset (``--time-format iso``), full user names (``-w``), numeric sources
-(``-i``) and reboot/shutdown records (``-x``). BusyBox ``last`` knows none
-of those flags and prints short dates; ``lastb`` reads btmp, which only
-root may read. Where neither exists (minimal images, distributions that
-moved to wtmpdb without its ``last``), sshd's lines in the journal or in
-``/var/log/auth.log`` / ``/var/log/secure`` give logins and failures,
-without session ends.
+(``-i``) and reboot/shutdown records (``-x``). Debian 13 replaced wtmp with
+wtmpdb: its ``last`` is a link to ``wtmpdb``, which takes the same flags
+and prints the same columns; the records say ``origin="wtmpdb"``. Debian
+13 ships no ``lastb`` (and its sshd writes no btmp), so failed logins come
+from sshd's lines in the journal or the auth log there. BusyBox ``last``
+knows none of the flags and prints short dates; Alpine's BusyBox has no
+``last`` at all (musl writes no wtmp), so its logons come from the syslog
+(``/var/log/messages``, BusyBox syslogd's layout). ``lastb`` reads btmp,
+which only root may read. Log-derived records have no session ends.
+
+``who`` reads utmp, except coreutils 9.4 and later built with systemd
+(Debian 13), which asks systemd-logind: without logind (containers) it
+prints nothing although sshd still writes utmp. Then BusyBox ``who``
+(which reads utmp) is asked, and failing that the logins without an end
+in ``last`` are taken as the current sessions.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from datetime import datetime, timezone
 
 from .detect import is_applet
 from .errors import ToolMissing
-from .models import CurrentSession, LogonRecord
+from .models import CurrentSession, LogonRecord, SystemFacts
 from .parsers import parse_auth_log, parse_last, parse_who
 from .shell import RemoteShell
 
@@ -73,24 +82,33 @@ async def logons(
     facts = await shell.facts()
     root = await shell.can_be_root()
     records: list[LogonRecord] = []
-    if facts.has("last"):
-        flags = "" if is_applet(facts, "last") else _LAST_FLAGS
-        result = await shell.run(f"last {flags}", check=False, what="last")
-        records += parse_last(result.stdout, now=facts.now)
-        if where.failed and root and facts.has("lastb"):
-            failed = await shell.run(
-                f"lastb {flags}", root=True, check=False, what="lastb"
-            )
-            records += parse_last(failed.stdout, failed=True, now=facts.now)
-    else:
-        records += await _from_auth_log(shell, root=root)
-        if not records and not facts.has("journalctl"):
+    history = _history_command(facts)
+    if history is not None:
+        command, origin = history
+        result = await shell.run(command, check=False, what="last")
+        records += parse_last(result.stdout, now=facts.now, origin=origin)
+    if history is None or (not records and is_applet(facts, "last")):
+        # No login history (or BusyBox's wtmp is empty, as musl writes
+        # none): logins and failures both come from sshd's log lines.
+        records = await _from_auth_log(shell, root=root)
+        if not records and history is None and not facts.has("journalctl"):
             raise ToolMissing(
                 f"{shell.instance} has no 'last' (util-linux or wtmpdb) and no "
                 "readable auth log: install util-linux's last, or give a sudo "
                 "password so the logs can be read",
                 needs="last",
             )
+    elif where.failed and facts.has("lastb"):
+        if root:
+            failed = await shell.run(
+                f"lastb {_LAST_FLAGS}", root=True, check=False, what="lastb"
+            )
+            records += parse_last(failed.stdout, failed=True, now=facts.now)
+    elif where.failed:
+        # No lastb (Debian 13 has none, and its sshd writes no btmp):
+        # failures are in sshd's log lines.
+        logged = await _from_auth_log(shell, root=root)
+        records += [r for r in logged if r.kind == "failed"]
     if not where.failed:
         records = [r for r in records if r.kind != "failed"]
     kept = [r for r in records if where.keep(r)]
@@ -99,18 +117,57 @@ async def logons(
 
 
 async def current_sessions(shell: RemoteShell) -> list[CurrentSession]:
-    """Return who is logged in now (``who``); empty where there is no utmp."""
+    """Return who is logged in now.
+
+    ``who`` first; where it prints nothing, BusyBox ``who``; then the
+    logins that ``last`` shows without an end (``origin`` says which).
+    """
     facts = await shell.facts()
-    if not facts.has("who"):
-        raise ToolMissing(f"{shell.instance} has no 'who' (coreutils)", needs="who")
-    result = await shell.run("who", check=False, what="who")
-    return parse_who(result.stdout)
+    if facts.has("who"):
+        result = await shell.run("who", check=False, what="who")
+        sessions = parse_who(result.stdout, now=facts.now)
+        if sessions:
+            return sessions
+    if facts.has("busybox") and not is_applet(facts, "who"):
+        result = await shell.run("busybox who", check=False, what="busybox who")
+        sessions = parse_who(result.stdout, now=facts.now)
+        if sessions:
+            return sessions
+    history = _history_command(facts)
+    if history is None:
+        if not facts.has("who"):
+            raise ToolMissing(
+                f"{shell.instance} has neither 'who' nor 'last'", needs="who"
+            )
+        return []
+    command, origin = history
+    result = await shell.run(command, check=False, what="last")
+    return [
+        CurrentSession(r.user, r.terminal, r.start, r.source, origin=r.origin)
+        for r in parse_last(result.stdout, now=facts.now, origin=origin)
+        if r.kind == "login" and r.still_logged_in
+    ]
+
+
+def _history_command(facts: SystemFacts) -> tuple[str, str] | None:
+    """Return the command that prints the login history, and its origin."""
+    if facts.has("last"):
+        if is_applet(facts, "last"):
+            return "last", "wtmp"
+        origin = "wtmpdb" if facts.tools["last"].endswith("/wtmpdb") else "wtmp"
+        return f"last {_LAST_FLAGS}", origin
+    if facts.has("wtmpdb"):
+        return f"wtmpdb last {_LAST_FLAGS}", "wtmpdb"
+    return None
 
 
 async def _from_auth_log(shell: RemoteShell, *, root: bool) -> list[LogonRecord]:
     facts = await shell.facts()
     if facts.has("journalctl"):
-        script = "journalctl -q --no-pager -o short-iso _COMM=sshd _COMM=sshd-session"
+        script = (
+            "journalctl -q --no-pager -o short-iso"
+            " _COMM=sshd _COMM=sshd-session _COMM=sshd-auth"
+        )
         result = await shell.run(script, root=root, check=False, what="journalctl")
         records = parse_auth_log(result.stdout, now=facts.now)
         if records:

@@ -74,12 +74,18 @@ class LogonRecord(Record):
 
 @dataclass
 class CurrentSession(Record):
-    """A user logged in now, as ``who`` shows it."""
+    """A user logged in now, as ``who`` shows it.
+
+    ``origin`` says where it was read: ``utmp`` (``who``), or ``wtmp`` /
+    ``wtmpdb`` where ``who`` had nothing to say and the session is a login
+    record without an end (a crash can leave such a record behind).
+    """
 
     user: str
     terminal: str
     since: datetime | None
     source: str | None = None
+    origin: str = "utmp"
 
 
 @dataclass

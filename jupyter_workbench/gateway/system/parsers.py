@@ -250,15 +250,27 @@ def build_users(
 
 
 def parse_last(
-    text: str, *, failed: bool = False, now: datetime | None = None
+    text: str,
+    *,
+    failed: bool = False,
+    now: datetime | None = None,
+    origin: str | None = None,
 ) -> list[LogonRecord]:
-    """Parse ``last`` or ``lastb`` output into records, newest first.
+    """Parse ``last``, ``lastb`` or ``wtmpdb last`` output into records, newest first.
 
-    Reads util-linux's ``--time-format iso`` and ``-F`` forms, the short
-    form without a year (BusyBox, plain ``last``), and ``-x`` records
-    (``reboot``, ``shutdown``, ``runlevel``). Years missing from the short
-    form are taken from *now*, stepping back a year where the date would
-    be in the future. Footer lines (``wtmp begins ...``) are skipped.
+    Reads util-linux's and wtmpdb's ``--time-format iso`` and ``-F`` forms
+    (wtmpdb prints the same columns, its offsets without a colon), the
+    short form without a year (BusyBox, plain ``last``), and ``-x`` records
+    (``reboot`` or wtmpdb's ``soft-reboot``, ``shutdown``, ``runlevel``).
+    Years missing from the short form are taken from *now*, stepping back
+    a year where the date would be in the future. Footer lines (``wtmp
+    begins ...``, ``wtmpdb begins ...``) are skipped.
+
+    BusyBox ``last`` prints a 32-character name with no end mark, so the
+    host runs into it (``name32::1``); such names are cut back to 32.
+
+    *origin* names the source in the records (default ``wtmp``, or
+    ``btmp`` when *failed*).
     """
     records = []
     for line in text.splitlines():
@@ -269,8 +281,14 @@ def parse_last(
             continue
         record = _last_record(match, failed=failed, now=now)
         if record is not None:
+            if origin is not None:
+                record.origin = origin
             records.append(record)
     return records
+
+
+# utmp's ut_user field: 32 bytes, not always NUL-terminated.
+_UT_NAMESIZE = 32
 
 
 def _last_record(
@@ -281,8 +299,14 @@ def _last_record(
         return None
     user, tty = match["user"], match["tty"]
     host = (match["host"] or "").strip() or None
+    if (
+        len(user) > _UT_NAMESIZE
+        and host
+        and user[_UT_NAMESIZE:] == host[: len(user) - _UT_NAMESIZE]
+    ):
+        user = user[:_UT_NAMESIZE]
     kind = "failed" if failed else "login"
-    if user == "reboot" and tty == "system boot":
+    if tty == "system boot" and user in ("reboot", "soft-reboot"):
         kind = "reboot"
     elif user == "shutdown" and tty == "system down":
         kind = "shutdown"
@@ -316,12 +340,14 @@ def _apply_rest(record: LogonRecord, rest: str, *, now: datetime | None) -> None
         )
         rest = rest[: duration.start()].strip()
     rest = rest.strip()
-    if rest.startswith("still logged in") or rest.startswith("still running"):
+    # util-linux prints "  still logged in", wtmpdb "- still logged in".
+    dashed = rest.startswith("-")
+    tail = rest[1:].strip() if dashed else rest
+    if tail.startswith(("still logged in", "still running")):
         record.still_logged_in = True
-    elif rest.startswith("gone"):
+    elif tail.startswith("gone"):
         record.ended = "gone"
-    elif rest.startswith("-"):
-        tail = rest[1:].strip()
+    elif dashed:
         if tail in ("down", "crash"):
             record.ended = tail
         elif re.fullmatch(r"\d\d:\d\d", tail):
@@ -384,9 +410,36 @@ def parse_when(
     return when
 
 
-def parse_who(text: str) -> list[CurrentSession]:
-    """Parse coreutils ``who`` (``user tty 2026-12-04 16:37 (host)``)."""
+# BusyBox who: "name  pts/0  00:00  Dec  4 18:53:18  127.0.0.1" (idle, then
+# the login time with seconds, then the host without parentheses).
+_BUSYBOX_WHO = re.compile(
+    r"^(?P<user>\S+)\s+(?P<tty>\S+)\s+(?P<idle>\d+:\d\d|old|\?|\.)\s+"
+    r"(?P<when>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)(?:\s+(?P<host>\S+))?\s*$"
+)
+
+
+def parse_who(text: str, *, now: datetime | None = None) -> list[CurrentSession]:
+    """Parse ``who``: coreutils (``user tty 2026-12-04 16:37 (host)``) or BusyBox.
+
+    BusyBox's lines carry no year: it is taken from *now*. Its 32-character
+    names run into the host, as in `parse_last`, and are cut back.
+    """
     sessions = []
+    reference = (now or datetime.now()).replace(tzinfo=None)
+    for line in text.splitlines():
+        busybox = _BUSYBOX_WHO.match(line.strip())
+        if busybox is None:
+            continue
+        when = " ".join(busybox["when"].split())
+        started = datetime.strptime(f"{reference.year} {when}", "%Y %b %d %H:%M:%S")
+        if started > reference + timedelta(days=1):
+            started = started.replace(year=started.year - 1)
+        user, host = busybox["user"], busybox["host"]
+        if len(user) > _UT_NAMESIZE and host and host.startswith(user[_UT_NAMESIZE:]):
+            user = user[:_UT_NAMESIZE]
+        sessions.append(CurrentSession(user, busybox["tty"], started, host))
+    if sessions:
+        return sessions
     pattern = re.compile(
         r"^(?P<user>\S+)\s+(?P<tty>\S+)\s+"
         r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d)"
@@ -408,9 +461,12 @@ def parse_who(text: str) -> list[CurrentSession]:
     return sessions
 
 
+# BusyBox syslogd (Alpine) puts the facility and level after the host:
+# "Dec  4 18:53:11 vm auth.info sshd-session[27464]: ...".
 _AUTH_LINE = re.compile(
     rf"^(?P<when>{_ISO}|[A-Z][a-z]{{2}} [ \d]\d \d\d:\d\d:\d\d)\s+\S+\s+"
-    r"sshd(?:-session)?\[\d+\]:\s+(?P<msg>.*)$"
+    r"(?:[a-z0-9]+\.[a-z]+\s+)?"
+    r"sshd(?:-session|-auth)?\[(?P<pid>\d+)\]:\s+(?P<msg>.*)$"
 )
 _ACCEPTED = re.compile(
     r"^Accepted (?P<method>\S+) for (?P<user>\S+) from (?P<source>\S+) port \d+"
@@ -426,12 +482,28 @@ def parse_auth_log(text: str, *, now: datetime | None = None) -> list[LogonRecor
 
     ``Accepted ...`` lines become ``login`` records and ``Failed ...`` or
     ``Invalid user ...`` lines ``failed`` ones; other lines are skipped.
+    sshd logs an unknown user twice (``Invalid user X`` and then ``Failed
+    password for invalid user X``, same process): that is one failure.
     The log has no session ends, so ``end`` stays ``None``. Newest first.
+    Reads the plain syslog layout, BusyBox syslogd's (with ``auth.info``)
+    and ``journalctl -o short-iso``; OpenSSH 10 logs as ``sshd-session``.
     """
+    matches = [_AUTH_LINE.match(line.strip()) for line in text.splitlines()]
+    failed_pids = {
+        (m["pid"], f["user"])
+        for m in matches
+        if m is not None and (f := _FAILED.match(m["msg"])) and f["user"]
+    }
     records = []
-    for line in text.splitlines():
-        match = _AUTH_LINE.match(line.strip())
+    for match in matches:
         if match is None:
+            continue
+        invalid = _FAILED.match(match["msg"])
+        if (
+            invalid is not None
+            and invalid["invalid"]
+            and (match["pid"], invalid["invalid"]) in failed_pids
+        ):
             continue
         start = _auth_time(match["when"], now)
         if start is None:

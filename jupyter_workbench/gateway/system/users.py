@@ -11,6 +11,7 @@ from .models import UserInfo
 from .parsers import (
     build_users,
     parse_group,
+    parse_last,
     parse_lastlog,
     parse_passwd,
     parse_shadow,
@@ -20,13 +21,15 @@ from .shell import RemoteShell
 
 log = logging.getLogger(__name__)
 
-_SECTIONS = ("passwd", "group", "shadow", "sudoers", "lastlog", "uidmin")
+_SECTIONS = ("passwd", "group", "shadow", "sudoers", "lastlog", "wtmpdb", "uidmin")
 
 _LIST_SCRIPT = """\
 echo @@passwd; getent passwd || cat /etc/passwd
 echo @@group; getent group || cat /etc/group
 echo @@uidmin; sed -n 's/^UID_MIN[[:space:]]*//p' /etc/login.defs 2>/dev/null
 echo @@lastlog; lastlog 2>/dev/null
+echo @@wtmpdb
+command -v lastlog >/dev/null 2>&1 || wtmpdb last --time-format iso -w -i 2>/dev/null
 """
 
 _PRIVILEGED_SCRIPT = """\
@@ -64,6 +67,10 @@ async def list_users(shell: RemoteShell) -> list[UserInfo]:
         uid_min=int(uid_min) if uid_min.isdigit() else 1000,
     )
     last = parse_lastlog(sections["lastlog"])
+    # Debian 13 has no lastlog: the newest wtmpdb login of each user.
+    for record in reversed(parse_last(sections["wtmpdb"], now=facts.now)):
+        if record.kind == "login":
+            last[record.user] = (record.start, record.source)
     for user in users:
         if user.name in last:
             user.last_login, user.last_login_from = last[user.name]
