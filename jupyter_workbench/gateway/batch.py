@@ -97,6 +97,10 @@ FINAL = (OK, FAILED, ERROR, CANCELLED, SKIPPED)
 class OutputBuffer:
     """The head and tail of one output stream, and how much was dropped."""
 
+    # Finished runs are kept (see `RunRegistry`): slots keep a host's
+    # result small.
+    __slots__ = ("head", "keep", "tail", "total")
+
     def __init__(self, keep: int = KEEP_BYTES) -> None:
         self.keep = keep
         self.head = bytearray()
@@ -272,7 +276,7 @@ def options_from_dict(data: Mapping[str, Any]) -> RunOptions:
     return options
 
 
-@dataclass
+@dataclass(slots=True)
 class HostResult:
     """What happened on one host."""
 
@@ -459,6 +463,9 @@ class BatchRun:
                 self._tasks[name] = task
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         finally:
+            # A finished run stays in the history: drop its done tasks (and
+            # the frames and exceptions they hold), they are of no more use.
+            self._tasks.clear()
             self._finish()
             on_end(self)
 

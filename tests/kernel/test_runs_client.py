@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import pwd
+import sys
 import time
 from pathlib import Path
 
@@ -178,3 +179,38 @@ def test_command_cell_says_what_is_missing(wb):
     cell.targets.value, cell.command.value = "nope", "true"
     cell.run_button.click()
     assert "Nothing matches &#x27;nope&#x27;" in cell.status.value
+
+
+def test_to_dataframe_gives_one_row_per_host(wb, ssh_user):
+    import pandas as pd
+
+    command = f'echo out-$((1+1)); [ "${{SSH_CONNECTION##* }}" != {port(wb, "web2")} ] || {{ echo no >&2; exit 5; }}'
+    result = wb.run(
+        "all", command, username=ssh_user.name, password=ssh_user.password, live=False
+    )
+
+    frame = result.to_dataframe()
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.index) == ["web1", "web2", "web3"]
+    assert frame.index.name == "host"
+    assert {"state", "exit_status", "stdout", "stderr", "duration", "error"} <= set(
+        frame.columns
+    )
+    assert frame.loc["web1", "stdout"] == "out-2\n"
+    assert frame.loc["web2", "state"] == "failed"
+    assert frame.loc["web2", "exit_status"] == 5
+    assert frame.loc["web2", "stderr"] == "no\n"
+    assert list(frame[frame["state"] == "ok"].index) == ["web1", "web3"]
+    assert (frame["duration"] > 0).all()
+    assert ssh_user.password not in frame.to_string()
+
+
+def test_to_dataframe_without_pandas_says_how_to_get_it(wb, ssh_user, monkeypatch):
+    result = wb.run(
+        "web1", "true", username=ssh_user.name, password=ssh_user.password, live=False
+    )
+    # None in sys.modules makes ``import pandas`` fail as if it were missing.
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(WorkbenchError, match="pip install pandas"):
+        result.to_dataframe()
+    assert result.ok == ["web1"]
