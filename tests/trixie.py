@@ -107,12 +107,14 @@ class TrixieSSHD:
         as systemd-tmpfiles does on a booted system, so that sshd records
         sessions there and ``who`` can read them.
     syslog
-        Log through BusyBox ``syslogd`` (started in the namespace, stopped
-        by its PID) instead of ``-E``: the lines get syslog's layout.
+        A file in the chroot (``/var/log/messages``, Alpine's) that BusyBox
+        ``syslogd``, started in the namespace and stopped by its PID, writes
+        sshd's log lines to, in syslog's layout; empty: sshd logs with
+        ``-E`` to a file of its own.
     """
 
     utmp: bool = False
-    syslog: bool = False
+    syslog: str = ""
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     users: list[str] = field(default_factory=list)
@@ -124,7 +126,9 @@ class TrixieSSHD:
 
     @property
     def log_path(self) -> Path:
-        return self.config_dir / ("messages" if self.syslog else "sshd.log")
+        if self.syslog:
+            return ROOT / self.syslog.lstrip("/")
+        return self.config_dir / "sshd.log"
 
     @property
     def pid(self) -> int | None:
@@ -163,7 +167,7 @@ class TrixieSSHD:
             env = {
                 **os.environ,
                 "WB_UTMP": "1" if self.utmp else "",
-                "WB_SYSLOG": f"{inside}/messages" if self.syslog else "",
+                "WB_SYSLOG": self.syslog,
             }
             log_args = [] if self.syslog else ["-E", f"{inside}/sshd.log"]
             self.process = subprocess.Popen(
@@ -229,7 +233,9 @@ class TrixieSSHD:
         name = name or USER_PREFIX + secrets.token_hex(3)
         password = secrets.token_urlsafe(18)
         extra = f"--groups {shlex.quote(','.join(groups))} " if groups else ""
-        self.run(f"useradd --create-home --shell /bin/bash {extra}-- {shlex.quote(name)}")
+        self.run(
+            f"useradd --create-home --shell /bin/bash {extra}-- {shlex.quote(name)}"
+        )
         self.users.append(name)
         # chpasswd reads the secret from stdin so that it never shows in ps.
         self.run("chpasswd", stdin=f"{name}:{password}\n")
@@ -268,6 +274,8 @@ class TrixieSSHD:
             )
         self.users.clear()
         shutil.rmtree(self.config_dir, ignore_errors=True)
+        if self.syslog:
+            self.log_path.unlink(missing_ok=True)
 
 
 def _chroot_uid(name: str) -> int | None:

@@ -12,6 +12,7 @@ services are listed (their ``status``) but never started or stopped.
 from __future__ import annotations
 
 import asyncio
+import grp
 import os
 import pwd
 import secrets
@@ -323,6 +324,80 @@ async def test_logons_show_real_ssh_logins_and_failures(
         )
     )
     assert later == []
+
+
+@pytest.fixture
+def utmp() -> Iterator[Path]:
+    """``/run/utmp`` as systemd-tmpfiles makes it (root:utmp, 0664).
+
+    The test machine (a container) has none, so ``who`` prints nothing;
+    sshd records sessions there as soon as the file exists. A file made
+    here is removed afterwards; an existing one is left alone.
+    """
+    path = Path("/run/utmp")
+    made = not path.exists()
+    if made:
+        path.touch(mode=0o664)
+        os.chown(path, 0, grp.getgrnam("utmp").gr_gid)
+        path.chmod(0o664)
+    yield path
+    if made:
+        path.unlink(missing_ok=True)
+
+
+async def _sessions_of(system: SystemManager, name: str, *, present: bool) -> list:
+    # sshd writes the record once the terminal is set up, after the client
+    # already holds its channel; and clears it after the channel closed.
+    for _ in range(100):
+        mine = [s for s in await system.sessions() if s.user == name]
+        if bool(mine) == present:
+            return mine
+        await asyncio.sleep(0.1)
+    return mine
+
+
+async def test_who_is_logged_in_now_is_read_from_the_utmp_sshd_writes(
+    system: SystemManager, sshd: SSHServer, made_users: list[str], utmp: Path
+):
+    name = new_user_name()
+    made_users.append(name)
+    password = secrets.token_urlsafe(12)
+    await system.create_user(
+        name, comment=f"{USER_COMMENT}{os.getpid()}", password=password
+    )
+
+    async with await _ssh(sshd, name, password) as conn:
+        process = await conn.create_process("sleep 30", term_type="xterm")
+        mine = await _sessions_of(system, name, present=True)
+        process.kill()
+        process.close()
+
+    assert [(s.source, s.origin) for s in mine] == [("127.0.0.1", "utmp")]
+    assert mine[0].terminal.startswith("pts/") and mine[0].since is not None
+    assert await _sessions_of(system, name, present=False) == []
+
+
+async def test_without_utmp_logins_without_an_end_are_the_sessions(
+    system: SystemManager, sshd: SSHServer, made_users: list[str]
+):
+    if Path("/run/utmp").exists():
+        pytest.skip("this machine has a /run/utmp: who answers")
+    name = new_user_name()
+    made_users.append(name)
+    password = secrets.token_urlsafe(12)
+    await system.create_user(
+        name, comment=f"{USER_COMMENT}{os.getpid()}", password=password
+    )
+
+    async with await _ssh(sshd, name, password) as conn:
+        process = await conn.create_process("sleep 30", term_type="xterm")
+        mine = await _sessions_of(system, name, present=True)
+        process.kill()
+        process.close()
+
+    assert [(s.source, s.origin) for s in mine] == [("127.0.0.1", "wtmp")]
+    assert mine[0].since is not None and mine[0].since.tzinfo is not None
+    assert await _sessions_of(system, name, present=False) == []
 
 
 async def test_sysv_service_is_listed_stopped_and_started(

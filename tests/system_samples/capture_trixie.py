@@ -144,7 +144,10 @@ async def capture(s: TrixieSSHD) -> None:
         "systemctl list-unit-files --output=json --no-pager",
     )
     grab("debian13_systemctl_units_error.txt", "systemctl list-units --output=json")
-    grab("busybox137_passwd_lock.txt", f"busybox passwd -l {LONG}; busybox passwd -u {LONG}")
+    grab(
+        "busybox137_passwd_lock.txt",
+        f"busybox passwd -l {LONG}; busybox passwd -u {LONG}",
+    )
     await end(*open_v4)
     await end(*open_v6)
     messages = s.log_text()
@@ -156,7 +159,7 @@ async def capture(s: TrixieSSHD) -> None:
 
 
 def main() -> None:
-    server = TrixieSSHD(utmp=True, syslog=True)
+    server = TrixieSSHD(utmp=True, syslog="/var/log/wbt-capture-messages")
     server.start()
     try:
         asyncio.run(capture(server))
