@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .audit import AuditLog
 from .errors import InstanceNotFound, WorkbenchError
 from .guacamole import Display, GuacdConnection
 from .inventory import Instance, Inventory
@@ -75,6 +76,8 @@ class RDPRequest:
     domain: str = ""
     display: Display = field(default_factory=Display)
     created: float = field(default_factory=time.monotonic)
+    #: When the desktop opened (monotonic seconds), for the audit's duration.
+    opened: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return what the browser may know about the request (no secret)."""
@@ -103,6 +106,8 @@ class RDPService:
     authorize
         Called with (principal, action, instance) before a desktop is
         created; raises to refuse (the policy hook; none means allowed).
+    audit
+        Where desktops opened and closed are recorded (none: not recorded).
     """
 
     def __init__(
@@ -112,11 +117,13 @@ class RDPService:
         config: RDPConfig,
         *,
         authorize: Authorize | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.inventory = inventory
         self.rules = rules
         self.config = config
         self.authorize = authorize
+        self.audit = audit
         self._pending: dict[str, RDPRequest] = {}
 
     async def create(
@@ -224,6 +231,29 @@ class RDPService:
         instance = request.instance
         # Checked again: policies and rules may have changed since `create`.
         await self._authorize(request.principal, instance)
+        try:
+            guacd = await self._connect(request, display or request.display)
+        except WorkbenchError as exc:
+            self._record(request, "rdp_open", "failed", error=exc.code)
+            raise
+        request.opened = time.monotonic()
+        self._record(request, "rdp_open", "ok", mode="guacd")
+        return guacd
+
+    def handed_over(self, request: RDPRequest, webapp: str) -> None:
+        """Record a desktop opened in a Guacamole web app (its end is not seen here)."""
+        self._record(request, "rdp_open", "ok", mode="webapp", webapp=webapp)
+
+    def closed(self, request: RDPRequest, reason: str = "closed") -> None:
+        """Record the end of a desktop that `open` opened, with its duration."""
+        if request.opened is None:
+            return
+        duration = round(time.monotonic() - request.opened, 3)
+        request.opened = None
+        self._record(request, "rdp_close", "ok", duration=duration, reason=reason)
+
+    async def _connect(self, request: RDPRequest, display: Display) -> GuacdConnection:
+        instance = request.instance
         address, _rule = await resolve_checked(instance.host, instance.port, self.rules)
         guacd = await GuacdConnection.open(
             self.config.guacd_host,
@@ -231,7 +261,6 @@ class RDPService:
             rules=self.rules,
             timeout=self.config.connect_timeout,
         )
-        display = display or request.display
         try:
             await guacd.handshake(
                 "rdp",
@@ -244,6 +273,22 @@ class RDPService:
             await guacd.wait_closed()
             raise
         return guacd
+
+    def _record(
+        self, request: RDPRequest, event: str, outcome: str, **fields: Any
+    ) -> None:
+        if self.audit is None:
+            return
+        self.audit.record(
+            event,
+            principal=request.principal,
+            instance=request.instance.name,
+            outcome=outcome,
+            login_user=request.username,
+            domain=request.domain or None,
+            desktop=request.id,
+            **fields,
+        )
 
     def parameters(
         self, request: RDPRequest, address: str, display: Display

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..gateway import errors
+from ..gateway.audit import Origin
 from ..gateway.connect import LoginChallenge
 from ..gateway.credentials import Credentials
 from ..gateway.gateway import Gateway, GatewayConfig
@@ -280,19 +281,36 @@ def origin_headers() -> dict[str, str]:
     IPython counts executions. Both are informational: the server records
     them next to the authenticated user, it does not trust them.
     """
+    notebook, cell = _notebook_and_cell()
     headers = {}
-    notebook = os.environ.get("JPY_SESSION_NAME")
     if notebook:
         headers["X-Workbench-Notebook"] = quote(notebook)
+    if cell is not None:
+        headers["X-Workbench-Cell"] = cell
+    return headers
+
+
+def in_process_origin(backend: object) -> Origin | None:
+    """Return the audit origin of a call to an in-process gateway, else None.
+
+    What `origin_headers` tells the server, an in-process gateway learns
+    from this: the notebook and cell, with ``in-process`` as the client.
+    """
+    if not isinstance(backend, LocalBackend):
+        return None
+    notebook, cell = _notebook_and_cell()
+    return Origin(client="in-process", notebook=notebook, cell=cell)
+
+
+def _notebook_and_cell() -> tuple[str | None, str | None]:
     try:
         from IPython.core.getipython import get_ipython
 
         shell = get_ipython()  # type: ignore[no-untyped-call]
     except ImportError:
         shell = None
-    if shell is not None:
-        headers["X-Workbench-Cell"] = str(shell.execution_count)
-    return headers
+    cell = str(shell.execution_count) if shell is not None else None
+    return os.environ.get("JPY_SESSION_NAME") or None, cell
 
 
 def _error_from(exc: HTTPClientError) -> errors.WorkbenchError:

@@ -23,12 +23,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..gateway.audit import current_origin
 from ..gateway.diagnose import Diagnosis, Step
 from ..gateway.errors import HostKeyUnknown, WorkbenchError
 from ..gateway.inventory import Instance
 from ..gateway.recording import Recording
 from ..gateway.system import LogonRecord, ServiceInfo, UserInfo
-from .backends import Backend, LocalBackend, RestBackend
+from .backends import Backend, LocalBackend, RestBackend, in_process_origin
 from .files import AsyncRemoteFiles, RemoteFiles, transport_for
 from .runs import (
     LiveView,
@@ -101,9 +102,7 @@ class _Async:
         self._loop = loop
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(coro, self._loop)
-        )
+        return await asyncio.wrap_future(submit(self._backend, coro, self._loop))
 
     async def instances(self) -> InstanceList:
         data = await self._on_loop(self._backend.instances())
@@ -604,7 +603,8 @@ class Workbench:
         self._loop.close()
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        # No backend yet while the constructor makes it.
+        return submit(getattr(self, "backend", None), coro, self._loop)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._submit(coro).result()
@@ -654,3 +654,24 @@ def _answer(challenge: dict[str, Any], responder: Responder) -> list[str]:
 
 def _ask_in_terminal(prompt: str, echo: bool) -> str:
     return input(prompt) if echo else getpass.getpass(prompt)
+
+
+def submit(
+    backend: Backend | None,
+    coro: Coroutine[Any, Any, T],
+    loop: asyncio.AbstractEventLoop,
+) -> Future[T]:
+    """Run *coro* on the client's loop; an in-process gateway learns its notebook.
+
+    The task on the loop starts with a copy of the caller's context, so the
+    audit origin set here around the hand-over reaches the gateway's records
+    without leaking into the caller's later calls.
+    """
+    origin = in_process_origin(backend)
+    if origin is None:
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+    token = current_origin.set(origin)
+    try:
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+    finally:
+        current_origin.reset(token)

@@ -241,6 +241,7 @@ class WorkbenchApp(ExtensionApp):
                 ignore_cert=self.rdp_ignore_cert,
             ),
             authorize=self._rdp_authorizer(),
+            audit=self.gateway.access.audit,
         )
         self.kernel_key = secrets.token_urlsafe(32)
         # Requests wait for the demo instance, which starts once the loop runs.

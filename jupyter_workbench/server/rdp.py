@@ -95,6 +95,7 @@ class RDPSessionsHandler(WorkbenchHandler):
             self.rdp.parameters(request, str(address), request.display),
         )
         token = await obtain_token(webapp, sign_and_encrypt(document, key))
+        self.rdp.handed_over(request, webapp)
         return client_url(webapp, instance.name, token)
 
 

@@ -157,6 +157,7 @@ class RDPTunnelHandler(WorkbenchSocketHandler):
             pass
         finally:
             self.guacd.close()
+            self.rdp.closed(request)
             await self.guacd.wait_closed()
             self.log.info("Remote desktop to %s closed", request.instance.name)
             if self.ws_connection is not None:
