@@ -150,6 +150,16 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     Unreachable
         With reason ``dns`` when the name does not resolve.
     """
+    try:
+        # An address needs no resolver; getaddrinfo would still cost a trip
+        # through the loop's thread pool, once per host of a batch run.
+        # Spellings that ipaddress refuses (octal, one number) still go to
+        # getaddrinfo, which reads them as the connection would.
+        literal = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        pass
+    else:
+        return [_unwrap(literal)]
     loop = asyncio.get_running_loop()
     try:
         answers = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

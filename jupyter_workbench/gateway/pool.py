@@ -118,6 +118,10 @@ class ConnectionPool:
         self.channels_per_connection = channels_per_connection
         self.idle_timeout = idle_timeout
         self._logins: dict[LoginKey, Login] = {}
+        # The same logins by (principal, instance), oldest first: a batch run
+        # looks up every host's login, and a scan of all logins per host
+        # made a run over n hosts cost n² steps.
+        self._by_instance: dict[tuple[str, str], dict[LoginKey, Login]] = {}
         self._pending: dict[str, _PendingLogin] = {}
         self._locks: dict[LoginKey, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -222,6 +226,9 @@ class ConnectionPool:
         key = login.key
         old = self._logins.pop(key, None)
         self._logins[key] = login  # re-inserted: the newest login comes last
+        same = self._by_instance.setdefault(key[:2], {})
+        same.pop(key, None)
+        same[key] = login
         if old is not None:
             await _close_all(old)
 
@@ -284,20 +291,12 @@ class ConnectionPool:
         """
         if username is not None:
             return self._logins.get((principal, instance_name, username))
-        found = [
-            login
-            for (who, name, _user), login in self._logins.items()
-            if (who, name) == (principal, instance_name)
-        ]
-        return found[-1] if found else None
+        found = self._by_instance.get((principal, instance_name))
+        return next(reversed(found.values())) if found else None
 
     def logins(self, principal: str, instance_name: str) -> list[Login]:
         """Return every login of the principal on the instance, oldest first."""
-        return [
-            login
-            for (who, name, _user), login in self._logins.items()
-            if (who, name) == (principal, instance_name)
-        ]
+        return list(self._by_instance.get((principal, instance_name), {}).values())
 
     async def open_session(
         self,
@@ -387,6 +386,10 @@ class ConnectionPool:
             ]
         for login in logins:
             del self._logins[login.key]
+            same = self._by_instance[login.key[:2]]
+            del same[login.key]
+            if not same:
+                del self._by_instance[login.key[:2]]
             await _close_all(login)
             log.info(
                 "Logged out %s from %s as %s",
@@ -404,6 +407,7 @@ class ConnectionPool:
             pending.task.cancel()
         self._pending.clear()
         logins, self._logins = list(self._logins.values()), {}
+        self._by_instance.clear()
         await asyncio.gather(*(_close_all(login) for login in logins))
 
     def reap_idle(self, now: float | None = None) -> int:
