@@ -260,16 +260,40 @@ def test_logon_filters_by_user_source_network_and_time():
     assert len([r for r in records if until.keep(r)]) == 3
 
 
-def test_who_and_auth_log():
-    assert parse_who(sample("debian12_who.txt")) == []
-    sessions = parse_who(sample("ubuntu2204_who.txt"))
-    assert [(s.user, s.terminal, s.source) for s in sessions] == [
-        ("deploy", "pts/0", "2001:db8:85a3::8a2e:370:7334"),
-        ("ubuntu", "tty1", None),
-        ("ubuntu-operations-engineer-2024", "pts/1", "203.0.113.7"),
-    ]
-    assert sessions[0].since == datetime(2024, 3, 11, 9, 14)
+DEBIAN32 = "wbt-debian12-capture-name-of-32c"
 
+
+def test_debian12_who_capture_with_utmp_in_both_date_forms():
+    assert parse_who(sample("debian12_who.txt")) == []  # no utmp: nothing
+    c_locale = parse_who(sample("debian12_who_utmp.txt"), now=datetime(2026, 12, 5))
+    iso = parse_who(sample("debian12_who_utmp_iso.txt"))
+
+    assert [(s.user, s.terminal, s.source, s.origin) for s in c_locale] == [
+        (DEBIAN32, "pts/0", "::1", "utmp"),
+        (DEBIAN32, "pts/2", "127.0.0.1", "utmp"),
+    ]
+    assert [(s.user, s.source, s.since) for s in iso] == [
+        (s.user, s.source, s.since) for s in c_locale
+    ]
+    assert iso[0].since == datetime(2026, 12, 4, 19, 3)
+
+
+def test_debian12_last_cuts_open_sessions_of_32_character_names():
+    records = parse_last(sample("debian12_last_32c.txt"))
+
+    # util-linux 2.38 shows the open sessions of a 32-character name cut to
+    # 31 characters, and (not finding that user) as "gone - no logout".
+    assert [(len(r.user), r.ended, r.source) for r in records[:3]] == [
+        (31, "gone", "127.0.0.1"),
+        (31, "gone", "::1"),
+        (32, "logout", "127.0.0.1"),
+    ]
+    mine = [r for r in records if LogonFilter(user=DEBIAN32).keep(r)]
+    assert len(mine) == len(records)
+    assert not LogonFilter(user=DEBIAN32[:-1] + "x").keep(records[2])
+
+
+def test_auth_log():
     records = parse_auth_log(
         sample("ubuntu2204_auth_log.txt"), now=datetime(2024, 3, 12)
     )
