@@ -48,8 +48,9 @@ tool's imports, threads, gevent or memory never touch another's. The
 worker times only the run, not its own start or imports: wall time, and
 client CPU as user + system time of the worker and of every process it
 waited for (pssh's and Ansible's ``ssh`` children included). Memory is the
-peak summed RSS of the worker and its descendants, sampled by this process
-every 0.2 s, at least the worker's own peak. Server CPU (sshd, PAM, the
+peak summed PSS of the worker and its descendants, sampled by this process
+every 0.2 s (PSS shares a page among the processes that map it, so forks
+are not counted twice). Server CPU (sshd, PAM, the
 shells) is not client CPU: with 200 hosts on two cores a cold run is bound
 by the servers' login cost, which every tool pays alike.
 
@@ -366,7 +367,12 @@ def worker_main(tool: str, spec_path: Path) -> None:
 
 
 class TreeSampler(threading.Thread):
-    """Peak summed RSS of a process and its descendants, sampled from /proc."""
+    """Peak summed PSS of a process and its descendants, sampled from /proc.
+
+    PSS (proportional set size) counts a page shared by n processes as 1/n
+    in each, so the forks of one program (Ansible's) are not counted as
+    many copies of it, and the sum is what the tree costs the machine.
+    """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -374,32 +380,40 @@ class TreeSampler(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE") / 2**20
         while not self._halt.wait(SAMPLE_EVERY):
-            parents: dict[int, list[int]] = {}
-            rss: dict[int, int] = {}
+            children: dict[int, list[int]] = {}
             for entry in os.scandir("/proc"):
                 if not entry.name.isdigit():
                     continue
                 try:
                     with open(f"/proc/{entry.name}/stat") as handle:
-                        fields = handle.read().rsplit(")", 1)[1].split()
+                        parent = int(handle.read().rsplit(")", 1)[1].split()[1])
                 except OSError:
                     continue
-                pid = int(entry.name)
-                parents.setdefault(int(fields[1]), []).append(pid)
-                rss[pid] = int(fields[21])
+                children.setdefault(parent, []).append(int(entry.name))
             total, todo = 0, [self.pid]
             while todo:
                 pid = todo.pop()
-                total += rss.get(pid, 0)
-                todo += parents.get(pid, [])
-            self.peak = max(self.peak, total * page)
+                total += pss_kib(pid)
+                todo += children.get(pid, [])
+            self.peak = max(self.peak, total / 1024)
 
     def stop(self) -> float:
         self._halt.set()
         self.join()
         return self.peak
+
+
+def pss_kib(pid: int) -> int:
+    """The PSS of one process in KiB (0 when it has gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def run_worker(tool: str, spec_path: Path) -> dict[str, Any]:
@@ -426,7 +440,7 @@ def run_worker(tool: str, spec_path: Path) -> dict[str, Any]:
         tail = "\n".join(err.strip().splitlines()[-5:])
         return {"error": f"exit {process.returncode}: {tail}"}
     result: dict[str, Any] = json.loads(lines[-1])
-    result["memory"] = max(tree, result.get("peak_rss", 0.0))
+    result["memory"] = tree or result.get("peak_rss", 0.0)
     return result
 
 
@@ -646,7 +660,7 @@ def report(
         "Median of the rounds. Ratios are to the bare asyncssh gather at the same "
         "size. Client CPU is user + system of the tool's process and of every "
         "process it waited for (pssh's and Ansible's ssh children); memory is the "
-        "peak summed RSS of that process tree. pssh and Ansible times include their "
+        "peak summed PSS of that process tree (sampled every 0.2 s). pssh and Ansible times include their "
         "own interpreter start; the in-process tools are timed after their imports."
     )
     warm.note = (
