@@ -69,10 +69,17 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$R/dev/pts"
 mount --bind "$R/dev/pts/ptmx" "$R/dev/ptmx"
 mount -t tmpfs -o mode=0755 tmpfs "$R/run"
 mkdir -p "$R/run/sshd" "$R/run/lock"
-if [ -n "$WB_SYSLOG" ]; then
-  # BusyBox syslogd (Alpine's default syslog) takes sshd's log lines.
-  rm -f "$R/dev/log"
-  chroot "$R" busybox syslogd -O "$WB_SYSLOG"
+# A log daemon takes sshd's syslog lines; its PID is kept for stop().
+case "$WB_LOGGER" in
+  busybox)
+    rm -f "$R/dev/log"
+    chroot "$R" busybox syslogd -n -O "$WB_SYSLOG" & echo $! > "$R/run/wbt-logger.pid" ;;
+  rsyslog)
+    rm -f "$R/dev/log"
+    chroot "$R" rsyslogd -n -f /etc/rsyslog-wbt.conf & echo $! > "$R/run/wbt-logger.pid" ;;
+esac
+if [ -n "$WB_LOGGER" ]; then
+  for _ in $(seq 100); do [ -S "$R/dev/log" ] && break; sleep 0.05; done
 fi
 if [ -n "$WB_UTMP" ]; then
   : > "$R/run/utmp"; chroot "$R" chown root:utmp /run/utmp; chmod 0664 "$R/run/utmp"
@@ -107,14 +114,19 @@ class TrixieSSHD:
         as systemd-tmpfiles does on a booted system, so that sshd records
         sessions there and ``who`` can read them.
     syslog
-        A file in the chroot (``/var/log/messages``, Alpine's) that BusyBox
-        ``syslogd``, started in the namespace and stopped by its PID, writes
-        sshd's log lines to, in syslog's layout; empty: sshd logs with
-        ``-E`` to a file of its own.
+        A file in the chroot where the log daemon writes sshd's lines
+        (``/var/log/messages`` for BusyBox ``syslogd``, Alpine's); empty:
+        sshd logs with ``-E`` to a file of its own.
+    logger
+        The log daemon, started in the namespace and stopped by its PID:
+        ``busybox`` (``syslogd -O syslog``) or ``rsyslog`` (the chroot's
+        ``/etc/rsyslog-wbt.conf``, which must write *syslog*). journald
+        does not run here without systemd: it wants a cgroup root.
     """
 
     utmp: bool = False
     syslog: str = ""
+    logger: str = "busybox"
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     users: list[str] = field(default_factory=list)
@@ -168,6 +180,7 @@ class TrixieSSHD:
                 **os.environ,
                 "WB_UTMP": "1" if self.utmp else "",
                 "WB_SYSLOG": self.syslog,
+                "WB_LOGGER": self.logger if self.syslog else "",
             }
             log_args = [] if self.syslog else ["-E", f"{inside}/sshd.log"]
             self.process = subprocess.Popen(
@@ -193,7 +206,9 @@ class TrixieSSHD:
             if self._listening():
                 return
             self.stop()
-        raise RuntimeError(f"the trixie sshd did not start:\n{self.log_text()}")
+        text = self.log_text()
+        shutil.rmtree(self.config_dir, ignore_errors=True)
+        raise RuntimeError(f"the trixie sshd did not start:\n{text}")
 
     def _listening(self) -> bool:
         assert self.process is not None
@@ -246,7 +261,7 @@ class TrixieSSHD:
         if self.process is None:
             return
         if self.syslog:
-            found = self.run("cat /run/syslogd.pid", check=False).stdout.strip()
+            found = self.run("cat /run/wbt-logger.pid", check=False).stdout.strip()
             if found.isdigit():
                 try:
                     os.kill(int(found), 15)

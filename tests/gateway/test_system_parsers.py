@@ -293,6 +293,23 @@ def test_debian12_last_cuts_open_sessions_of_32_character_names():
     assert not LogonFilter(user=DEBIAN32[:-1] + "x").keep(records[2])
 
 
+@pytest.mark.parametrize(
+    "name", ["debian13_rsyslog_auth_log.txt", "rsyslog_traditional_secure.txt"]
+)
+def test_rsyslog_captures_in_both_file_formats(name):
+    records = parse_auth_log(sample(name), now=datetime(2026, 12, 5))
+
+    assert [(r.kind, r.user, r.source) for r in records] == [
+        ("login", LONG32, "::1"),
+        ("failed", "wbt-no-such-user", "127.0.0.1"),  # logged twice by sshd
+        ("failed", LONG32, "::1"),
+    ]
+    when = records[0].start
+    assert (when.year, when.month, when.day, when.hour) == (2026, 12, 4, 19)
+    # RFC 3339 lines keep their offset; traditional ones have none.
+    assert (when.tzinfo is not None) == name.startswith("debian13")
+
+
 def test_auth_log():
     records = parse_auth_log(
         sample("ubuntu2204_auth_log.txt"), now=datetime(2024, 3, 12)

@@ -1,7 +1,9 @@
 """Capture the ``debian13_*``, ``busybox137_*`` and ``rhel-like_*`` samples.
 
 Run as root from the repository root, with the Debian 13 chroot of
-``tests/trixie.py`` in place: ``python tests/system_samples/capture_trixie.py``.
+``tests/trixie.py`` in place: ``python tests/system_samples/capture_trixie.py``;
+with ``--logs`` it captures sshd's log lines through rsyslog (the chroot
+needs the ``rsyslog`` package and ``/etc/rsyslog-wbt.conf``, see the README).
 
 It starts the chroot's own sshd (OpenSSH 10.0, PAM with pam_wtmpdb) on
 127.0.0.1 and ::1, logging through BusyBox syslogd, with a ``/run/utmp``.
@@ -27,13 +29,26 @@ import asyncssh
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from trixie import ChrootUser, TrixieSSHD  # noqa: E402
+from trixie import ROOT, ChrootUser, TrixieSSHD  # noqa: E402
 
 LONG = "wbt-trixie-capture-user-name-32c"  # 32 characters, utmp's limit
 WHEEL = "wbt-wheel-admin"
 LOCKED = "wbt-locked-user"
 NOPASS = "wbt-no-password"
 assert len(LONG) == 32
+# Debian's /etc/rsyslog.conf without imklog (the kernel log is the host's),
+# plus a second file in the traditional format.
+RSYSLOG_CONF = """\
+module(load="imuxsock")
+$FileOwner root
+$FileGroup adm
+$FileCreateMode 0640
+$WorkDirectory /var/spool/rsyslog
+# Debian 12/13's auth.log: rsyslog's default RFC 3339 file format.
+auth,authpriv.*			/var/log/auth.log
+# RHEL's /var/log/secure and Ubuntu 22.04's auth.log: the traditional format.
+auth,authpriv.*			/var/log/secure;RSYSLOG_TraditionalFileFormat
+"""
 HEADER = (
     "#@ Captured in a Debian 13 (trixie) chroot by capture_trixie.py: {cmd}\n"
     "#@ {versions}\n"
@@ -158,13 +173,48 @@ async def capture(s: TrixieSSHD) -> None:
     )
 
 
+async def capture_logs(s: TrixieSSHD) -> None:
+    """Log in, fail a password and an unknown user; save what rsyslog kept."""
+    versions = s.run(
+        "dpkg-query -W -f '${Package} ${Version}; ' openssh-server rsyslog systemd"
+    ).stdout.strip()
+    user = s.add_user(LONG)
+    await fail(s, "::1", LONG)
+    await fail(s, "127.0.0.1", "wbt-no-such-user")
+    await end(*await session(s, "::1", user))
+    header = HEADER.replace("{versions}", versions)
+    for path, name, form in (
+        ("/var/log/auth.log", "debian13_rsyslog_auth_log.txt", "default"),
+        ("/var/log/secure", "rsyslog_traditional_secure.txt", "traditional"),
+    ):
+        text = s.run(f"grep -a sshd {path}").stdout
+        (HERE / name).write_text(
+            header.format(cmd=f"rsyslogd ({form} file format): {path}") + text
+        )
+
+
 def main() -> None:
-    server = TrixieSSHD(utmp=True, syslog="/var/log/wbt-capture-messages")
+    """Capture the wtmpdb/BusyBox/account samples, or with --logs the log ones."""
+    if "--logs" not in sys.argv:
+        server = TrixieSSHD(utmp=True, syslog="/var/log/wbt-capture-messages")
+        server.start()
+        try:
+            asyncio.run(capture(server))
+        finally:
+            server.run("rm -f /etc/sudoers.d/wbt-wheel", check=False)
+            server.cleanup()
+        return
+    if not (ROOT / "usr/sbin/rsyslogd").exists():
+        raise SystemExit(
+            f"install rsyslog first: chroot {ROOT} apt-get install rsyslog"
+        )
+    (ROOT / "etc/rsyslog-wbt.conf").write_text(RSYSLOG_CONF)
+    server = TrixieSSHD(logger="rsyslog", syslog="/var/log/auth.log")
     server.start()
     try:
-        asyncio.run(capture(server))
+        asyncio.run(capture_logs(server))
     finally:
-        server.run("rm -f /etc/sudoers.d/wbt-wheel", check=False)
+        server.run("rm -f /var/log/auth.log /var/log/secure", check=False)
         server.cleanup()
 
 
