@@ -227,11 +227,15 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
     return "".join(output), error
 
 
-def browser_lab(directory: Path, hosts: dict[str, Any]) -> LabServer:
+def browser_lab(
+    directory: Path, hosts: dict[str, Any], *, command: list[str] | None = None
+) -> LabServer:
     """Start a ``jupyter lab`` for Chromium tests over the given sshd hosts.
 
     xterm.js draws on a canvas; its screen-reader mode, switched on here,
     mirrors the terminal rows as text in the DOM, which the tests read.
+    *command* starts another Jupyter application instead (Notebook 7's
+    ``[sys.executable, "-m", "notebook"]``).
     """
     config = {
         "WorkbenchApp": {
@@ -253,4 +257,7 @@ def browser_lab(directory: Path, hosts: dict[str, Any]) -> LabServer:
         json.dumps({"screenReaderMode": True})
     )
     env = {"JUPYTERLAB_SETTINGS_DIR": str(directory / "lab-settings")}
-    return LabServer(directory / "lab", config=config, env=env).start()
+    server = LabServer(directory / "lab", config=config, env=env)
+    if command is not None:
+        server.command = command
+    return server.start()

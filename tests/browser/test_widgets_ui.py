@@ -1,0 +1,198 @@
+"""The notebook widgets in real Chromium: login dialog and terminal widget.
+
+A notebook is written to the server's root, opened in JupyterLab (and once
+in Notebook 7), and its cells run in a real kernel of that server; the
+widgets talk to the real sshd through the server. Terminal text is read
+from xterm.js's screen-reader rows (``.xterm-accessibility-tree``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labserver import ARTIFACTS, LabServer, browser_lab
+from playwright.sync_api import Page, expect
+from sshd import LocalUser, SSHServer
+
+#: The first cell waits for a kernel to start, which is slow on a busy machine.
+KERNEL_START = 120_000
+
+CELLS = [
+    "from jupyter_workbench import Workbench\n"
+    "wb = Workbench()\n"
+    'dialog = wb.login_dialog("real")\n'
+    "dialog",
+    't = wb.terminal("real", screen_reader=True, height="16em")\nt',
+]
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell-{index}",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+            for index, source in enumerate(cells)
+        ],
+        "metadata": {
+            "kernelspec": {
+                "display_name": "Python 3",
+                "language": "python",
+                "name": "python3",
+            }
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(notebook))
+
+
+def save_widget_state(directory: Path) -> None:
+    """Turn on saving widget state in the notebook, so the test can read it."""
+    settings = directory / "lab-settings" / "@jupyter-widgets" / "jupyterlab-manager"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"saveState": True})
+    )
+
+
+def run_cell(page: Page, index: int) -> None:
+    """Run one cell, once its kernel is there.
+
+    A cell run before the notebook's kernel has connected is not run at
+    all (its prompt stays ``[ ]``), so try again until the kernel takes it.
+    """
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(60):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(prompt).not_to_have_text("[ ]:", timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"cell {index} never ran: {prompt.text_content()}")
+
+
+def log_in_with_dialog(page: Page, sshd: SSHServer, user: LocalUser) -> None:
+    dialog = page.locator(".jp-WorkbenchLoginDialog")
+    expect(dialog).to_be_visible(timeout=KERNEL_START)
+    dialog.get_by_role("textbox", name="User", exact=True).fill(user.name)
+    password = dialog.get_by_role("textbox", name="Password", exact=True)
+    password.fill(user.password)
+    dialog.get_by_role("button", name="Log in").click()
+    expect(dialog.locator(".jp-WorkbenchFingerprint")).to_have_text(
+        sshd.host_key_fingerprint
+    )
+    dialog.get_by_role("button", name="Accept").click()
+    expect(dialog).to_contain_text(f"Logged in to real as {user.name}")
+    # The form no longer holds the password, in the browser either.
+    expect(password).to_have_value("")
+
+
+def type_in_terminal(page: Page) -> None:
+    widget = page.locator(".jp-WorkbenchTerminalWidget")
+    expect(widget).to_have_attribute("data-workbench-status", "connected")
+    widget.locator(".xterm-screen").click()
+    page.keyboard.type("echo hi-$((6*7))")
+    page.keyboard.press("Enter")
+    expect(widget.locator(".xterm-accessibility-tree")).to_contain_text("hi-42")
+
+
+@pytest.fixture
+def notebook_lab(tmp_path: Path, sshd: SSHServer) -> Iterator[LabServer]:
+    save_widget_state(tmp_path)
+    server = browser_lab(tmp_path, {"real": sshd})
+    write_notebook(server.directory / "root" / "widgets.ipynb", CELLS)
+    yield server
+    server.stop()
+
+
+def test_login_dialog_then_terminal_widget_echoes_and_reattaches(
+    page: Page, notebook_lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    lab = notebook_lab
+    page.goto(f"{lab.url}lab/tree/widgets.ipynb?token={lab.token}")
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(2)
+
+    run_cell(page, 0)
+    log_in_with_dialog(page, sshd, ssh_user)
+    run_cell(page, 1)
+    type_in_terminal(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "terminal-widget.png"))
+
+    # Saved with its widget state, the notebook holds no secret.
+    page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")
+    saved_path = lab.directory / "root" / "widgets.ipynb"
+    expect(page.locator(".jp-Notebook")).to_be_visible()
+    page.wait_for_function(
+        "() => !document.querySelector('.jp-mod-dirty')", timeout=30_000
+    )
+    saved = saved_path.read_text()
+    assert "application/vnd.jupyter.widget-state+json" in saved
+    assert ssh_user.name in saved  # the user name field: the state is there
+    assert ssh_user.password not in saved
+    assert lab.token not in saved
+
+    # A reload reattaches to the same session, with its scrollback.
+    page.reload()
+    widget = page.locator(".jp-WorkbenchTerminalWidget")
+    expect(widget.locator(".xterm-accessibility-tree")).to_contain_text(
+        "hi-42", timeout=KERNEL_START
+    )
+    expect(widget).to_have_attribute("data-workbench-status", "connected")
+    assert ssh_user.password not in lab.log_text()
+
+
+def test_terminal_widget_shows_why_the_session_ended(
+    page: Page, notebook_lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    lab = notebook_lab
+    page.goto(f"{lab.url}lab/tree/widgets.ipynb?token={lab.token}")
+    run_cell(page, 0)
+    log_in_with_dialog(page, sshd, ssh_user)
+    run_cell(page, 1)
+    widget = page.locator(".jp-WorkbenchTerminalWidget")
+    expect(widget).to_have_attribute("data-workbench-status", "connected")
+
+    widget.locator(".xterm-screen").click()
+    page.keyboard.type("exit 3")
+    page.keyboard.press("Enter")
+
+    expect(widget).to_have_attribute("data-workbench-status", "ended")
+    expect(widget.locator(".jp-WorkbenchTerminalWidget-status")).to_contain_text("3")
+    expect(widget.locator(".xterm-accessibility-tree")).to_contain_text("3")
+
+
+def test_terminal_widget_in_notebook_7(
+    page: Page, tmp_path: Path, sshd: SSHServer, ssh_user: LocalUser
+):
+    server = browser_lab(
+        tmp_path, {"real": sshd}, command=[sys.executable, "-m", "notebook"]
+    )
+    try:
+        write_notebook(server.directory / "root" / "widgets.ipynb", CELLS)
+        page.goto(f"{server.url}notebooks/widgets.ipynb?token={server.token}")
+        expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(
+            2, timeout=KERNEL_START
+        )
+        run_cell(page, 0)
+        log_in_with_dialog(page, sshd, ssh_user)
+        run_cell(page, 1)
+        type_in_terminal(page)
+        page.screenshot(path=str(ARTIFACTS / "terminal-widget-notebook7.png"))
+    finally:
+        server.stop()
