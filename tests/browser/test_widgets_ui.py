@@ -157,7 +157,7 @@ def test_login_dialog_then_terminal_widget_echoes_and_reattaches(
     assert ssh_user.password not in lab.log_text()
 
 
-def test_terminal_widget_shows_why_the_session_ended(
+def test_terminal_widget_follows_width_and_theme_and_shows_why_it_ended(
     page: Page, notebook_lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
 ):
     lab = notebook_lab
@@ -167,14 +167,45 @@ def test_terminal_widget_shows_why_the_session_ended(
     run_cell(page, 1)
     widget = page.locator(".jp-WorkbenchTerminalWidget")
     expect(widget).to_have_attribute("data-workbench-status", "connected")
+    terminal_id = widget.get_attribute("data-workbench-terminal")
+    session = f"workbench/api/v1/terminals/{terminal_id}"
+
+    # The PTY follows the output area's width (the widget fits and resizes).
+    wide = lab.get(session)["cols"]
+    page.set_viewport_size({"width": 900, "height": 800})
+    page.wait_for_function(
+        "([url, wide]) => fetch(url).then(r => r.json()).then(t => t.cols < wide)",
+        arg=[f"{lab.url}{session}", wide],
+        timeout=30_000,
+        polling=500,
+    )
+
+    # The screen takes the JupyterLab theme's colours, and follows a change.
+    viewport = widget.locator(".xterm-viewport")
+    light = viewport.evaluate("e => getComputedStyle(e).backgroundColor")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Use Theme: JupyterLab Dark")
+    page.keyboard.press("Enter")
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    page.wait_for_function(
+        "([selector, light]) => getComputedStyle(document.querySelector(selector))"
+        ".backgroundColor !== light",
+        arg=[".jp-WorkbenchTerminalWidget .xterm-viewport", light],
+        timeout=30_000,
+    )
 
     widget.locator(".xterm-screen").click()
     page.keyboard.type("exit 3")
     page.keyboard.press("Enter")
 
     expect(widget).to_have_attribute("data-workbench-status", "ended")
-    expect(widget.locator(".jp-WorkbenchTerminalWidget-status")).to_contain_text("3")
-    expect(widget.locator(".xterm-accessibility-tree")).to_contain_text("3")
+    status = widget.locator(".jp-WorkbenchTerminalWidget-status")
+    expect(status).to_have_text("Remote shell exited with status 3")
+    screen = widget.locator(".xterm-accessibility-tree")
+    expect(screen).to_contain_text("[Remote shell exited with status 3]")
+    # Written once: by the server, not a second time by the widget.
+    assert screen.text_content().count("exited with status 3") == 1
 
 
 def test_terminal_widget_in_notebook_7(
