@@ -21,6 +21,11 @@ from .errors import HostKeyChanged, HostKeyUnknown
 
 log = logging.getLogger(__name__)
 
+#: Parsed files by path: (file text, host pattern -> "alg blob" lines).
+#: A batch run connects to hundreds of hosts; splitting and parsing the
+#: whole file for each of them made the run quadratic in its hosts.
+_INDEX: dict[Path, tuple[str, dict[str, list[str]]]] = {}
+
 
 def host_pattern(host: str, port: int) -> str:
     """Return how known_hosts names *host* on *port*."""
@@ -48,14 +53,9 @@ class KnownHosts:
         """Return the keys trusted for *host* on *port*."""
         pattern = host_pattern(host, port)
         keys = []
-        for line in self._lines():
-            fields = line.split()
-            if len(fields) < 3 or fields[0].startswith("@"):
-                continue
-            if pattern not in fields[0].split(","):
-                continue
+        for entry in self._index().get(pattern, []):
             try:
-                keys.append(asyncssh.import_public_key(f"{fields[1]} {fields[2]}"))
+                keys.append(asyncssh.import_public_key(entry))
             except (asyncssh.KeyImportError, ValueError):
                 log.warning(
                     "Skipping an unreadable key for %s in %s", pattern, self.path
@@ -133,16 +133,35 @@ class KnownHosts:
             key_type=presented.get_algorithm(),
         )
 
-    def _lines(self) -> list[str]:
+    def _index(self) -> dict[str, list[str]]:
+        """Return the file's keys by host pattern, parsed again when it changed.
+
+        The file is read every time (it is small, and edits by hand must
+        count at once), but parsed only when its text differs.
+        """
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return []
-        return [
-            line
-            for line in text.splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
+            _INDEX.pop(self.path, None)
+            return {}
+        cached = _INDEX.get(self.path)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        index: dict[str, list[str]] = {}
+        for line in _content_lines(text):
+            fields = line.split()
+            if len(fields) < 3 or fields[0].startswith("@"):
+                continue
+            for name in dict.fromkeys(fields[0].split(",")):
+                index.setdefault(name, []).append(f"{fields[1]} {fields[2]}")
+        _INDEX[self.path] = (text, index)
+        return index
+
+
+def _content_lines(text: str) -> list[str]:
+    return [
+        line for line in text.splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 def principal_file(root: Path, principal: str) -> Path:

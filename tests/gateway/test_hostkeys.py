@@ -191,3 +191,28 @@ def test_principal_file_is_safe_for_any_name(tmp_path: Path) -> None:
         assert path.name not in ("", ".", "..")
         assert "/" not in path.name
         assert len(path.name) <= 64 + 13
+
+
+def test_every_change_to_the_file_is_seen_at_the_next_lookup(
+    known_hosts: KnownHosts, key: asyncssh.SSHKey, other_key: asyncssh.SSHKey
+) -> None:
+    # Lookups reuse the parsed file until it changes (a batch run looks up
+    # hundreds of hosts): appends, removals and edits by hand must show.
+    known_hosts.add("10.0.0.5", 2222, key)
+    assert known_hosts.trusted("10.0.0.5", 2222) == [key]
+    assert KnownHosts(known_hosts.path).trusted("10.0.0.5", 2222) == [key]
+
+    known_hosts.add("10.0.0.6", 2222, other_key)
+    assert known_hosts.trusted("10.0.0.6", 2222) == [other_key]
+
+    assert known_hosts.remove("10.0.0.5", 2222) == 1
+    assert known_hosts.trusted("10.0.0.5", 2222) == []
+
+    # An edit by hand that keeps the file's length.
+    text = known_hosts.path.read_text()
+    known_hosts.path.write_text(text.replace("10.0.0.6", "10.0.0.7"))
+    assert known_hosts.trusted("10.0.0.6", 2222) == []
+    assert known_hosts.trusted("10.0.0.7", 2222) == [other_key]
+
+    known_hosts.path.unlink()
+    assert known_hosts.trusted("10.0.0.7", 2222) == []
