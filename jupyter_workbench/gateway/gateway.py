@@ -15,9 +15,10 @@ from typing import Any
 
 from .access import Access, AccessConfig
 from .batch import BatchRun, RunOptions, RunRegistry
-from .connect import Attempt, Connector, LoginChallenge
+from .connect import Connector, LoginChallenge
 from .credentials import Credentials
 from .diagnose import Diagnosis, diagnose
+from .direct import connect_once
 from .errors import (
     HostKeyChanged,
     HostKeyError,
@@ -548,7 +549,9 @@ class Gateway:
 
         Logs in once with *credentials* (a password the administrator gives,
         used for this login only), replaces any earlier gateway key in that
-        user's ``~/.ssh/authorized_keys`` and adds the current one.
+        user's ``~/.ssh/authorized_keys`` and adds the current one. Behind a
+        jump host, the principal's login on the jump host carries the
+        connection, or else the same credentials log in there once.
 
         Raises
         ------
@@ -564,29 +567,18 @@ class Gateway:
         instance = self.inventory.get(name)
         self.authorize(principal, LOGIN, name)
         command = self.access.gateway_key.install_command()
-        if instance.jump:
-            # TODO(gateway-key): reuse the jump host's pooled connection.
-            raise WorkbenchError(
-                f"{name} is reached through {instance.jump}: authorizing instances "
-                "behind a jump host is not supported yet; install the public key "
-                "(GET gateway-key) by hand",
-                instance=name,
-            )
-        attempt = Attempt(credentials)
-        try:
-            conn, _client = await self._connector.open(
-                instance, attempt, self.known_hosts(principal)
-            )
-        except HostKeyError:
-            if attempt.presented_key is not None:
-                where = (principal, instance.host, instance.port)
-                self.pool.host_key_attempts[where] = attempt.presented_key
-            raise
-        try:
+        # Behind a jump host: the principal's login there, or these same
+        # credentials for this one connection (see `connect_once`).
+        async with connect_once(
+            principal,
+            instance,
+            credentials,
+            pool=self.pool,
+            connector=self._connector,
+            inventory=self.inventory,
+            known_hosts=self.known_hosts(principal),
+        ) as conn:
             result = await conn.run(command, check=False)
-        finally:
-            conn.close()
-            await conn.wait_closed()
         ok = result.exit_status == 0
         self.access.audit.record(
             "gateway_key_authorized",

@@ -7,6 +7,7 @@ operations.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -20,7 +21,12 @@ from wbtest import PRINCIPAL, host_key, instance_for
 from jupyter_workbench.gateway.access import AccessConfig
 from jupyter_workbench.gateway.connect import LoginChallenge
 from jupyter_workbench.gateway.credentials import Credentials
-from jupyter_workbench.gateway.errors import NotLoggedIn, PolicyDenied, RemoteNotFound
+from jupyter_workbench.gateway.errors import (
+    HostKeyUnknown,
+    NotLoggedIn,
+    PolicyDenied,
+    RemoteNotFound,
+)
 from jupyter_workbench.gateway.gateway import Gateway
 from jupyter_workbench.gateway.pool import Login
 
@@ -186,3 +192,77 @@ async def test_file_operations_are_audited_with_path_size_and_checksum(
         assert event["user"] == PRINCIPAL and event["time"].endswith("Z")
     text = gateway.access.audit.path.read_text()
     assert ssh_user.password not in text
+
+
+def accepted(server: SSHServer, how: str, user: LocalUser) -> int:
+    """Count the logins of *user* that *server* accepted with method *how*.
+
+    A password reaches sshd as ``password`` or through PAM's prompt.
+    """
+    methods = ["password", "keyboard-interactive/pam"] if how == "password" else [how]
+    text = server.log_text()
+    return sum(text.count(f"Accepted {m} for {user.name} ") for m in methods)
+
+
+async def settled(server: SSHServer, how: str, user: LocalUser, expect: int) -> int:
+    """Return the count of `accepted` once it reaches *expect* (sshd logs late)."""
+    for _ in range(200):
+        if accepted(server, how, user) >= expect:
+            break
+        await asyncio.sleep(0.05)
+    return accepted(server, how, user)
+
+
+async def test_gateway_key_authorizes_and_logs_in_through_a_jump_host(
+    make_gateway, sshd_factory, ssh_user: LocalUser
+):
+    # Private servers: their logs count this test's logins only.
+    sshd, inner = sshd_factory(), sshd_factory()
+    gateway = make_gateway(
+        instance_for(sshd, name="bastion"),
+        instance_for(inner, name="inner", jump="bastion"),
+        access=AccessConfig(admins={PRINCIPAL}),
+    )
+    gateway.known_hosts(PRINCIPAL).add(sshd.host, sshd.port, host_key(sshd))
+    gateway.create_gateway_key(PRINCIPAL)
+    once = Credentials(ssh_user.name, password=ssh_user.password)
+    by_key = gateway.gateway_key_credentials(ssh_user.name)
+    passwords = accepted(sshd, "password", ssh_user)
+
+    # The instance behind the jump host is new: its key must be confirmed,
+    # as after a login, before the public key is installed.
+    with pytest.raises(HostKeyUnknown) as caught:
+        await gateway.authorize_instance(PRINCIPAL, "inner", once)
+    fingerprint = caught.value.details["fingerprint"]
+    assert fingerprint == inner.host_key_fingerprint
+    assert gateway.accept_host_key(PRINCIPAL, "inner", fingerprint) == "inner"
+    result = await gateway.authorize_instance(PRINCIPAL, "inner", once)
+
+    assert result["fingerprint"] == gateway.gateway_key_status()["fingerprint"]
+    # The one-time password logged in to the jump host too, and was not kept.
+    assert await settled(sshd, "password", ssh_user, passwords + 2) == passwords + 2
+    assert gateway.pool.login_for(PRINCIPAL, "bastion") is None
+    assert gateway.pool.login_for(PRINCIPAL, "inner") is None
+    keys = (Path(ssh_user.home) / ".ssh" / "authorized_keys").read_text()
+    assert keys.count("jupyter-workbench-gateway") == 1
+
+    # With a login on the jump host, authorizing again goes through it.
+    await gateway.login(PRINCIPAL, "bastion", once)
+    passwords = await settled(sshd, "password", ssh_user, passwords + 3)
+    inner_passwords = accepted(inner, "password", ssh_user)
+    await gateway.authorize_instance(PRINCIPAL, "inner", once)
+    await settled(inner, "password", ssh_user, inner_passwords + 1)
+    assert accepted(sshd, "password", ssh_user) == passwords
+    await gateway.logout(PRINCIPAL, "bastion")
+
+    # A gateway-key login to the inner instance: the key opens the jump
+    # host as well (ProxyJump with one identity), and the shell is real.
+    keyed = accepted(inner, "publickey", ssh_user)
+    login = await gateway.login(PRINCIPAL, "inner", by_key)
+    assert isinstance(login, Login)
+    run = await login.connections[0].conn.run("echo via-$((6*7))", check=True)
+    assert run.stdout.strip() == "via-42"
+    assert await settled(inner, "publickey", ssh_user, keyed + 1) == keyed + 1
+    authorized = [e for e in audit(gateway) if e["event"] == "gateway_key_authorized"]
+    assert [e["instance"] for e in authorized] == ["inner", "inner"]
+    assert ssh_user.password not in gateway.access.audit.path.read_text()
