@@ -114,15 +114,17 @@ class WebSocket:
         self.sock.settimeout(None)
 
     def send_text(self, text: str) -> None:
-        payload = text.encode()
+        self._send(0x1, text.encode())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
         mask = os.urandom(4)
         length = len(payload)
         if length < 126:
-            header = bytes([0x81, 0x80 | length])
+            header = bytes([0x80 | opcode, 0x80 | length])
         elif length < 65536:
-            header = bytes([0x81, 0x80 | 126]) + length.to_bytes(2, "big")
+            header = bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
         else:
-            header = bytes([0x81, 0x80 | 127]) + length.to_bytes(8, "big")
+            header = bytes([0x80 | opcode, 0x80 | 127]) + length.to_bytes(8, "big")
         # XOR with the repeated mask as one big integer: fast in CPython.
         repeated = (mask * (length // 4 + 1))[:length]
         masked = (
@@ -166,7 +168,9 @@ class WebSocket:
                 raise ConnectionError("websocket closed by the server")
             if opcode in (0x1, 0x2, 0x0):
                 return payload
-            # Pings are answered by nobody: neither server here sends them.
+            if opcode == 0x9:
+                # jupyter-server pings its websockets and closes the silent ones.
+                self._send(0xA, payload)
 
     def close(self) -> None:
         with _suppress():

@@ -27,7 +27,10 @@ from .recording import Recorder
 log = logging.getLogger(__name__)
 
 Message = list[Any]
-Watcher = Callable[[Message], Awaitable[None]]
+#: Takes one message. Returns None when it is already on its way (a socket
+#: that wrote it at once), else an awaitable that finishes when the watcher
+#: can take more: the reader waits for it, which is the backpressure.
+Watcher = Callable[[Message], Awaitable[None] | None]
 
 READ_SIZE = 65536
 EXIT_STATUS_WAIT = 5.0
@@ -207,15 +210,31 @@ class TerminalSession:
         await self._broadcast(["stdout", text])
 
     async def _broadcast(self, message: Message) -> None:
-        watchers = list(self._watchers)
-        results = await asyncio.gather(
-            *(asyncio.wait_for(w(message), SEND_TIMEOUT) for w in watchers),
-            return_exceptions=True,
-        )
-        for watcher, result in zip(watchers, results, strict=True):
-            if isinstance(result, BaseException):
-                log.debug("Detaching a watcher of terminal %s: %r", self.id, result)
-                self._watchers.discard(watcher)
+        # Every watcher gets the message first, then the slow ones are waited
+        # for together. A socket that wrote it at once costs no task and no
+        # turn of the event loop: keystroke echo stays one hop.
+        waiting: dict[asyncio.Future[None], Watcher] = {}
+        for watcher in list(self._watchers):
+            try:
+                pending = watcher(message)
+            except Exception as exc:  # any failure detaches the watcher
+                self._detach_failed(watcher, exc)
+                continue
+            if pending is not None:
+                waiting[asyncio.ensure_future(pending)] = watcher
+        if not waiting:
+            return
+        done, late = await asyncio.wait(waiting, timeout=SEND_TIMEOUT)
+        for future in late:
+            future.cancel()
+            self._detach_failed(waiting[future], TimeoutError())
+        for future in done:
+            if not future.cancelled() and future.exception() is not None:
+                self._detach_failed(waiting[future], future.exception())
+
+    def _detach_failed(self, watcher: Watcher, error: BaseException | None) -> None:
+        log.debug("Detaching a watcher of terminal %s: %r", self.id, error)
+        self._watchers.discard(watcher)
 
     def _connection_lost(self, reason: str) -> None:
         if self.alive and reason != "closed":

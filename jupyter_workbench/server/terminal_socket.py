@@ -9,6 +9,7 @@ detaches from the session; it does not end the shell.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -40,8 +41,12 @@ class TerminalSocketHandler(WorkbenchSocketHandler):
     async def open(self, terminal_id: str) -> None:
         await ensure_async(super().open(terminal_id))
         assert self.session is not None
+        # Keystroke echoes are tiny writes: send them without Nagle's delay.
+        self.set_nodelay(True)
         for message in self.session.attach(self._send):
-            await self._send(message)
+            pending = self._send(message)
+            if pending is not None:
+                await pending
 
     async def on_message(self, message: str | bytes) -> None:
         if self.session is None:
@@ -61,7 +66,9 @@ class TerminalSocketHandler(WorkbenchSocketHandler):
             except (TypeError, ValueError):
                 return
         elif kind == "ping":
-            await self._send(["pong"])
+            pending = self._send(["pong"])
+            if pending is not None:
+                await pending
 
     def on_close(self) -> None:
         super().on_close()
@@ -75,9 +82,22 @@ class TerminalSocketHandler(WorkbenchSocketHandler):
     def max_message_size(self) -> int:
         return MAX_MESSAGE
 
-    async def _send(self, message: Message) -> None:
-        if self.ws_connection is None or self.ws_connection.is_closing():
+    def _send(self, message: Message) -> Awaitable[None] | None:
+        """Write one message now; return what to wait for if it is not sent yet.
+
+        tornado writes the frame at once and hands back a future that only
+        says when the kernel took it. Most of the time it took it already,
+        and waiting for that future would cost a task and a turn of the event
+        loop per message: return None then (see `TerminalSession._broadcast`).
+        """
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
             raise WebSocketClosedError()
-        await self.write_message(json.dumps(message))
+        flushed = self.write_message(json.dumps(message))
         if message[0] == "disconnect":
             self.close()
+            return None
+        stream = getattr(connection, "stream", None)
+        if stream is not None and not stream.writing():
+            return None
+        return flushed
