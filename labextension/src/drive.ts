@@ -230,10 +230,7 @@ export class InstanceDrive implements Contents.IDrive {
     if (options.type === 'directory') {
       await this._post('mkdir', localPath, { parents: true });
     } else if (chunk !== undefined) {
-      await this._post('chunk', localPath, {
-        chunk,
-        content: options.content ?? ''
-      });
+      await this._saveChunk(localPath, chunk, options.content ?? '');
     } else {
       const format = options.format === 'base64' ? 'base64' : 'text';
       const content =
@@ -249,6 +246,28 @@ export class InstanceDrive implements Contents.IDrive {
     const model = await this.get(localPath, { content: false });
     this._fileChanged.emit({ type: 'save', oldValue: null, newValue: model });
     return model;
+  }
+
+  /**
+   * Cancel the chunked upload to *localPath* that is in progress.
+   *
+   * The chunk on its way finishes; the next one is not sent, the upload's
+   * temporary file on the instance is removed and the save of that chunk
+   * fails with `upload_cancelled`. The file at *localPath* stays as it was.
+   * An upload whose last chunk was already sent is not undone.
+   */
+  async cancelUpload(localPath: string): Promise<void> {
+    const upload = this._uploads.get(localPath) ?? { cancelled: false };
+    upload.cancelled = true;
+    this._uploads.set(localPath, upload);
+    await this._discard(localPath, upload);
+  }
+
+  /**
+   * Whether the last upload to *localPath* was cancelled.
+   */
+  wasCancelled(localPath: string): boolean {
+    return this._uploads.get(localPath)?.cancelled ?? false;
   }
 
   /**
@@ -302,6 +321,48 @@ export class InstanceDrive implements Contents.IDrive {
     _checkpointID: string
   ): Promise<void> {
     return;
+  }
+
+  private async _saveChunk(
+    localPath: string,
+    chunk: number,
+    content: string
+  ): Promise<void> {
+    if (chunk === 1) {
+      // A new upload: each gets its own temporary file on the instance.
+      this._uploads.set(localPath, { cancelled: false });
+    }
+    const upload = this._uploads.get(localPath) ?? { cancelled: false };
+    this._uploads.set(localPath, upload);
+    if (upload.cancelled) {
+      await this._discard(localPath, upload);
+      throw cancelled(localPath);
+    }
+    const answer = (await this._post('chunk', localPath, {
+      chunk,
+      content,
+      ...(upload.id ? { upload: upload.id } : {})
+    })) as { upload?: string };
+    upload.id = upload.id ?? answer.upload;
+    if (chunk === -1) {
+      return; // finished: a cancel that came too late changes nothing
+    }
+    if (upload.cancelled) {
+      // Cancelled while this chunk was on its way.
+      await this._discard(localPath, upload);
+      throw cancelled(localPath);
+    }
+  }
+
+  private async _discard(localPath: string, upload: IUpload): Promise<void> {
+    if (!upload.id) {
+      return; // not started on the instance yet: chunk 1 will see the flag
+    }
+    await requestAPI(
+      `${this._route('upload')}?${this._query(localPath)}&upload=${encodeURIComponent(upload.id)}`,
+      { method: 'DELETE' },
+      this.serverSettings
+    );
   }
 
   private _route(op: string): string {
@@ -430,6 +491,26 @@ export class InstanceDrive implements Contents.IDrive {
   private _disposed = false;
   private _fileChanged = new Signal<this, Contents.IChangedArgs>(this);
   private _b64 = new Map<string, string>();
+  private _uploads = new Map<string, IUpload>();
+}
+
+/**
+ * A chunked upload in progress: its id on the instance, and whether the
+ * user cancelled it.
+ */
+interface IUpload {
+  id?: string;
+  cancelled: boolean;
+}
+
+/**
+ * The error a chunk save fails with once its upload was cancelled.
+ */
+function cancelled(localPath: string): WorkbenchError {
+  return new WorkbenchError(
+    'upload_cancelled',
+    `The upload to /${localPath} was cancelled`
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { FileBrowser, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ServerConnection } from '@jupyterlab/services';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
@@ -123,6 +123,7 @@ function addBrowser(
   // The browser model compares changed paths with the drive prefix added
   // twice and so misses our drive's changes: refresh on them directly.
   drive.fileChanged.connect(() => void browser.model.refresh());
+  showUploads(browser, drive, trans);
   browser.title.icon = folderIcon;
   browser.title.caption = trans.__('Files of %1', instance.name);
   browser.node.dataset.workbenchInstance = instance.name;
@@ -139,6 +140,120 @@ function addBrowser(
     void browser.model.cd(`/${home}`).catch(() => undefined);
   }
   return browser;
+}
+
+/**
+ * Show each chunked upload of *browser* as a notification with its
+ * progress and a Cancel button that stops it through the drive.
+ */
+function showUploads(
+  browser: FileBrowser,
+  drive: InstanceDrive,
+  trans: TranslationBundle
+): void {
+  const shown = new Map<string, string>(); // upload path -> notification id
+  const local = (path: string) => path.slice(path.indexOf(':') + 1);
+  const name = (path: string) => path.split('/').pop() ?? path;
+  const cancelling = new Set<string>();
+  const cancel = (path: string): Notification.IAction => ({
+    label: trans.__('Cancel'),
+    caption: trans.__(
+      'Stop this upload; the file on the instance stays as it was'
+    ),
+    displayType: 'warn',
+    callback: (event: MouseEvent) => {
+      // Keep the notification: it tells when the upload has stopped.
+      event.preventDefault();
+      cancelling.add(path);
+      const id = shown.get(path);
+      if (id) {
+        Notification.update({
+          id,
+          message: trans.__('Cancelling the upload of %1…', name(path)),
+          actions: []
+        });
+      }
+      void drive
+        .cancelUpload(local(path))
+        .catch(reason =>
+          showWorkbenchError(
+            trans.__('Cannot cancel the upload'),
+            reason,
+            trans
+          )
+        );
+    }
+  });
+  browser.model.uploadChanged.connect((_, change) => {
+    const upload = (change.newValue ?? change.oldValue) as {
+      path: string;
+      progress: number;
+    } | null;
+    if (!upload) {
+      return;
+    }
+    const path = upload.path;
+    const message = trans.__(
+      'Uploading %1 to %2: %3%',
+      name(path),
+      drive.instance,
+      Math.round(upload.progress * 100)
+    );
+    const id = shown.get(path);
+    if (change.name === 'start' || (change.name === 'update' && !id)) {
+      cancelling.delete(path);
+      shown.set(
+        path,
+        Notification.emit(message, 'in-progress', {
+          autoClose: false,
+          progress: upload.progress,
+          actions: [cancel(path)]
+        })
+      );
+      return;
+    }
+    if (!id || (change.name === 'update' && cancelling.has(path))) {
+      return;
+    }
+    if (change.name === 'update') {
+      Notification.update({
+        id,
+        message,
+        type: 'in-progress',
+        autoClose: false,
+        progress: upload.progress,
+        actions: [cancel(path)]
+      });
+      return;
+    }
+    shown.delete(path);
+    cancelling.delete(path);
+    const done = change.name === 'finish';
+    const stopped = !done && drive.wasCancelled(local(path));
+    const final = done
+      ? trans.__('Uploaded %1 to %2', name(path), drive.instance)
+      : stopped
+        ? trans.__(
+            'Upload of %1 cancelled: the file on %2 is unchanged',
+            name(path),
+            drive.instance
+          )
+        : trans.__('Upload of %1 failed', name(path));
+    const type = done ? 'success' : stopped ? 'info' : 'error';
+    // The user may have closed the progress notification meanwhile.
+    if (
+      !Notification.update({
+        id,
+        message: final,
+        type,
+        autoClose: 5000,
+        progress: undefined,
+        actions: []
+      })
+    ) {
+      Notification.emit(final, type, { autoClose: 5000 });
+    }
+  });
 }
 
 /**

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +102,151 @@ def test_drop_open_edit_save_on_the_instance_drive(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "instance-files.png"))
     assert ssh_user.password not in lab.log_text()
+
+
+#: A folder dropped from the desktop: ``items`` whose ``webkitGetAsEntry``
+#: gives a directory entry, read the way Chromium's File System API reads
+#: (``readEntries`` until it answers nothing). Chromium gives synthetic
+#: DataTransfer items no entries of their own, so the entries are built
+#: here with the same interface.
+DROP_FOLDER = """([selector, tree]) => {
+  const entry = (name, node) => {
+    if (typeof node === 'string') {
+      return {
+        isFile: true, isDirectory: false, name,
+        file: (ok) => ok(new File([node], name, {type: 'text/plain'})),
+      };
+    }
+    const children = Object.entries(node).map(([n, c]) => entry(n, c));
+    return {
+      isFile: false, isDirectory: true, name,
+      createReader: () => {
+        let sent = false;
+        return {readEntries: (ok) => { ok(sent ? [] : children); sent = true; }};
+      },
+    };
+  };
+  const [name, node] = Object.entries(tree)[0];
+  const item = {kind: 'file', webkitGetAsEntry: () => entry(name, node)};
+  const event = new Event('drop', {bubbles: true, cancelable: true});
+  Object.defineProperty(event, 'dataTransfer', {value: {items: [item], files: []}});
+  document.querySelector(selector).dispatchEvent(event);
+}"""
+
+LISTING = '.jp-WorkbenchFiles[data-workbench-instance="real"] .jp-DirListing-content'
+
+
+def open_drive(page: Page, lab: LabServer, sshd: SSHServer, user: LocalUser):
+    log_in_by_api(lab, sshd, user)
+    page.goto(f"{lab.url}lab?token={lab.token}")
+    browser = page.locator('.jp-WorkbenchFiles[data-workbench-instance="real"]')
+    expect(browser).to_be_visible()
+    expect(browser.locator(".jp-BreadCrumbs")).to_contain_text(user.name)
+    return browser
+
+
+def wait_until(page: Page, condition, what: str, tries: int = 300) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_dropping_a_folder_uploads_its_tree(
+    page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    folder = f"dropped-{secrets.token_hex(3)}"
+    home = Path(ssh_user.home)
+    browser = open_drive(page, lab, sshd, ssh_user)
+    try:
+        tree = {folder: {"a.txt": "alpha\n", "inner": {"b.txt": "beta\n"}}}
+        page.evaluate(DROP_FOLDER, [LISTING, tree])
+
+        items = browser.locator(".jp-DirListing-itemName")
+        expect(items.filter(has_text=folder)).to_have_count(1)
+        wait_until(
+            page,
+            lambda: (home / folder / "inner" / "b.txt").exists(),
+            "the folder's files on the instance",
+        )
+        assert (home / folder / "a.txt").read_text() == "alpha\n"
+        assert (home / folder / "inner" / "b.txt").read_text() == "beta\n"
+        # JupyterLab makes the folder as "Untitled Folder" and renames it.
+        assert not [p for p in home.iterdir() if p.name.startswith("Untitled Folder")]
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(home / folder)], check=True)
+
+
+def test_cancelling_an_upload_keeps_the_remote_file(
+    page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    name = f"cancel-{secrets.token_hex(3)}.bin"
+    home = Path(ssh_user.home)
+    target = home / name
+    target.write_bytes(b"original on the instance")
+    subprocess.run(["chown", f"{ssh_user.name}:", str(target)], check=True)
+    browser = open_drive(page, lab, sshd, ssh_user)
+    try:
+        expect(
+            browser.locator(".jp-DirListing-itemName").filter(has_text=name)
+        ).to_have_count(1)
+        # 64 MiB: JupyterLab sends it as 64 chunks of 1 MiB, after asking
+        # whether to upload a large file and whether to overwrite.
+        page.evaluate(DROP, [LISTING, [[name, "", 64 * 1024 * 1024]]])
+        dialog = page.locator(".jp-Dialog")
+        dialog.get_by_role("button", name="Upload").click()
+        dialog.get_by_role("button", name="Overwrite").click()
+
+        toast = page.locator(".Toastify__toast").filter(has_text=f"Uploading {name}")
+        expect(toast).to_be_visible()
+        wait_until(
+            page,
+            lambda: any(p.name.startswith(f".{name}.") for p in home.iterdir()),
+            "the upload's temporary file",
+        )
+        toast.get_by_role("button", name="Cancel").click()
+
+        expect(
+            page.locator(".Toastify__toast").filter(has_text="cancelled")
+        ).to_be_visible()
+        wait_until(
+            page,
+            lambda: not any(p.name.endswith(".wb-upload") for p in home.iterdir()),
+            "the temporary file to be removed",
+        )
+        assert target.read_bytes() == b"original on the instance"
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_saving_over_a_remote_change_warns(
+    page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    name = f"conflict-{secrets.token_hex(3)}.txt"
+    target = Path(ssh_user.home) / name
+    target.write_text("as opened\n")
+    subprocess.run(["chown", f"{ssh_user.name}:", str(target)], check=True)
+    browser = open_drive(page, lab, sshd, ssh_user)
+    try:
+        browser.locator(".jp-DirListing-itemName").filter(has_text=name).dblclick()
+        editor = page.locator(".jp-FileEditor .cm-content")
+        expect(editor).to_contain_text("as opened")
+
+        # Someone changes the file on the instance after it was opened.
+        target.write_text("changed on the instance\n")
+        later = time.time() + 60
+        os.utime(target, (later, later))
+
+        editor.click()
+        page.keyboard.press("Control+End")
+        page.keyboard.type("typed in the browser")
+        page.keyboard.press("Control+s")
+
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("File Changed")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_have_count(0)
+        assert target.read_text() == "changed on the instance\n"
+    finally:
+        target.unlink(missing_ok=True)
