@@ -210,8 +210,16 @@ class _Async:
             )
         else:
             raise WorkbenchError("Give an instance name, or terminal_id= to reattach")
+
+        def call(coro: Coroutine[Any, Any, Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
         return tw.terminal_widget(
-            self._backend, session, height=height, screen_reader=screen_reader
+            self._backend,
+            session,
+            call=call,
+            height=height,
+            screen_reader=screen_reader,
         )
 
     async def terminals(self) -> list[dict[str, Any]]:

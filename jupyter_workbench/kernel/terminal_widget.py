@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -77,7 +78,13 @@ class TerminalWidget(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)
     end_reason = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        backend: Backend | None = None,
+        call: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not BUNDLE.exists():
             raise TerminalWidgetUnavailable(
                 f"The terminal widget's bundle {BUNDLE} is missing: build it with "
@@ -90,6 +97,8 @@ class TerminalWidget(anywidget.AnyWidget):
         self._css = _asset(STYLE)
         super().__init__(**kwargs)
         self._backend = backend
+        # Runs a coroutine on the client's own loop, where its HTTP client is.
+        self._run = call
 
     def write(self, text: str) -> None:
         """Type *text* into the terminal, through every browser that shows it.
@@ -98,13 +107,24 @@ class TerminalWidget(anywidget.AnyWidget):
         """
         self.send({"type": "stdin", "text": text})
 
-    async def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, Any]:
         """Return the session as the server describes it (``GET terminals/{id}``)."""
-        return await terminal_info(self._need_backend(), self.terminal_id)
+        result: dict[str, Any] = self._call(
+            terminal_info(self._need_backend(), self.terminal_id)
+        )
+        return result
 
-    async def close_terminal(self) -> None:
+    def close_terminal(self) -> None:
         """End the session on the server: its shell gets a hang-up."""
-        await close_terminal(self._need_backend(), self.terminal_id)
+        self._call(close_terminal(self._need_backend(), self.terminal_id))
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        if self._run is None:
+            coro.close()
+            raise TerminalWidgetUnavailable(
+                "This widget was made without a Workbench: use wb.terminal(...)"
+            )
+        return self._run(coro)
 
     def _need_backend(self) -> RestBackend:
         return _rest(self._backend)
@@ -160,6 +180,7 @@ def terminal_widget(
     backend: Backend,
     session: dict[str, Any],
     *,
+    call: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
     height: str = "360px",
     screen_reader: bool = False,
 ) -> TerminalWidget:
@@ -167,6 +188,7 @@ def terminal_widget(
     rest = _rest(backend)
     return TerminalWidget(
         backend=rest,
+        call=call,
         terminal_id=session["id"],
         instance=session.get("instance", ""),
         login_user=session.get("login_user") or "",

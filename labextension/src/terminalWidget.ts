@@ -87,10 +87,7 @@ export interface IServerLocation {
 export function findServer(kernelBasePath: string): IServerLocation {
   const config = readPageConfig();
   const base =
-    config.baseUrl ||
-    document.body.dataset.baseUrl ||
-    kernelBasePath ||
-    '/';
+    config.baseUrl || document.body.dataset.baseUrl || kernelBasePath || '/';
   const baseUrl = withSlash(new URL(base, window.location.href).href);
   let wsUrl = config.wsUrl ? withSlash(config.wsUrl) : '';
   if (!wsUrl) {

@@ -101,7 +101,8 @@ def test_terminal_widget_opens_and_reattaches_a_server_session(
     state = json.dumps(widget.get_state(), default=str)
     assert ssh_user.password not in state and lab.token not in state
 
-    remote._call(widget.close_terminal())
+    assert widget.info()["alive"]
+    widget.close_terminal()
     with pytest.raises(WorkbenchError, match="[Tt]erminal"):
         remote.terminal(terminal_id=widget.terminal_id)
 
