@@ -24,6 +24,7 @@ from jupyter_workbench.kernel.login_widgets import (
     LoginDialog,
     connect_widget,
 )
+from jupyter_workbench.kernel.magics import WorkbenchMagics
 from jupyter_workbench.kernel.terminal_widget import (
     TerminalWidget,
     TerminalWidgetUnavailable,
@@ -249,3 +250,25 @@ def test_picker_filters_and_shows_login_state(local: Workbench):
     assert picker.value == "real" and picker.selected.port > 0
     picker.filter.value = "nothing-like-it"
     assert picker.value is None and "No instance matches" in picker.status.value
+
+
+def test_magics_terminal_and_connect(
+    remote: Workbench, sshd: SSHServer, ssh_user: LocalUser, capsys
+):
+    magics = WorkbenchMagics(None, lambda: remote)
+
+    assert magics.workbench("terminal real") is None
+    assert "log in" in capsys.readouterr().err.lower()
+    box = magics.workbench("connect real")
+    assert isinstance(box.children[0], LoginDialog)
+    picker_box = magics.workbench("connect")
+    assert isinstance(picker_box.children[0].picker, InstancePicker)
+
+    remote.login(
+        "real",
+        ssh_user.name,
+        password=ssh_user.password,
+        host_key=sshd.host_key_fingerprint,
+    )
+    assert isinstance(magics.workbench("terminal real"), TerminalWidget)
+    assert isinstance(magics.workbench("connect real"), TerminalWidget)
