@@ -66,6 +66,8 @@ UPLOAD_SUFFIX = b".wb-upload"
 _UPLOAD_ID = re.compile(rb"[A-Za-z0-9_-]{1,64}")
 TAR_BLOCK = 512
 SFTP_IDLE = 60.0  # seconds an unused SFTP session keeps its channel
+LISTING_IDLE = 60.0  # seconds a paged listing stays open for its next page
+LISTINGS = 8  # paged listings held open per login at once
 
 
 @dataclass
@@ -232,6 +234,9 @@ class RemoteFiles:
         # Hash state of uploads in progress, so chunked uploads are not
         # re-read on every chunk: temp path -> (bytes written, sha256).
         self._uploads: dict[bytes, tuple[int, Any]] = {}
+        # Folder listings held open between pages: cursor token -> listing.
+        self._listings: dict[str, _Listing] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     # -- the session ------------------------------------------------------
 
@@ -287,6 +292,9 @@ class RemoteFiles:
         """Close the SFTP session and give its channel back."""
         if self._timer is not None:
             self._timer.cancel()
+        for token in list(self._listings):
+            self._expire(token)
+        await asyncio.gather(*self._closing, return_exceptions=True)
         sftp = self._sftp
         self._drop()
         if sftp is not None:
@@ -325,6 +333,83 @@ class RemoteFiles:
                     entry = await self._entry(sftp, child, name.attrs)
                     entry.owner, entry.group = _owner_group(name.longname)
                     yield entry
+
+    async def list_page(
+        self, path: bytes, limit: int, cursor: str | None = None
+    ) -> tuple[builtins.list[FileEntry], str | None]:
+        """Return up to *limit* entries of the folder *path* and the next cursor.
+
+        The listing stays open on the instance between pages (for
+        `LISTING_IDLE` seconds, at most `LISTINGS` per login), so paging
+        through a huge folder reads it once, not once per page. A cursor
+        is ``"<entries before>.<token>"``; when its listing is gone (idle,
+        or the gateway restarted) the folder is read again and that many
+        entries are skipped. The last page's cursor is None.
+
+        Raises
+        ------
+        RemotePathError
+            For a malformed cursor, or as `list` does.
+        """
+        skip, listing = 0, None
+        if cursor:
+            number, _, token = cursor.partition(".")
+            if not number.isdigit():
+                raise RemotePathError(
+                    f"Cannot continue listing {show(path)}: the cursor {cursor!r} "
+                    "is not one this server gave; list again without it",
+                    path=show(path),
+                    reason="cursor",
+                )
+            skip = int(number)
+            held = self._listings.pop(token, None)
+            if held is not None and held.path == path and held.position == skip:
+                held.timer.cancel()
+                listing = held
+            elif held is not None:
+                await held.close()
+        if listing is None:
+            listing = _Listing(path, self.list(path))
+            if skip:
+                log.debug("Listing %s again to skip %d entries", show(path), skip)
+            try:
+                while listing.position < skip and await listing.next() is not None:
+                    pass
+            except BaseException:
+                await listing.close()
+                raise
+        page: builtins.list[FileEntry] = []
+        try:
+            while len(page) < limit:
+                entry = await listing.next()
+                if entry is None:
+                    await listing.close()
+                    return page, None
+                page.append(entry)
+            if await listing.peek() is None:
+                await listing.close()
+                return page, None
+        except BaseException:
+            await listing.close()
+            raise
+        return page, self._hold(listing)
+
+    def _hold(self, listing: _Listing) -> str:
+        while len(self._listings) >= LISTINGS:
+            oldest = next(iter(self._listings))
+            self._expire(oldest)
+        token = secrets.token_urlsafe(9)
+        loop = asyncio.get_running_loop()
+        listing.timer = loop.call_later(LISTING_IDLE, self._expire, token)
+        self._listings[token] = listing
+        return f"{listing.position}.{token}"
+
+    def _expire(self, token: str) -> None:
+        listing = self._listings.pop(token, None)
+        if listing is not None:
+            listing.timer.cancel()
+            self._closing.add(asyncio.ensure_future(listing.close()))
+            self._closing = {task for task in self._closing if not task.done()}
 
     async def _entry(
         self, sftp: asyncssh.SFTPClient, path: bytes, attrs: asyncssh.SFTPAttrs
@@ -624,6 +709,40 @@ class RemoteFiles:
         if result.exit_status != 0 or not stdout:
             return None
         return stdout.split()[0]
+
+
+class _Listing:
+    """A folder listing in progress, held between pages."""
+
+    def __init__(self, path: bytes, entries: AsyncGenerator[FileEntry, None]) -> None:
+        self.path = path
+        self.position = 0  # entries handed out so far
+        self.timer: asyncio.TimerHandle = _NO_TIMER
+        self._entries = entries
+        self._peeked: FileEntry | None = None
+
+    async def peek(self) -> FileEntry | None:
+        if self._peeked is None:
+            self._peeked = await anext(self._entries, None)
+        return self._peeked
+
+    async def next(self) -> FileEntry | None:
+        entry = await self.peek()
+        self._peeked = None
+        if entry is not None:
+            self.position += 1
+        return entry
+
+    async def close(self) -> None:
+        await self._entries.aclose()
+
+
+class _NoTimer:
+    def cancel(self) -> None:
+        pass
+
+
+_NO_TIMER: Any = _NoTimer()
 
 
 class Upload:

@@ -87,7 +87,7 @@ class FileListHandler(FilesHandler):
     """The entries of a folder, streamed as one JSON document.
 
     ``limit`` caps the entries of one answer; ``cursor`` (from the previous
-    answer) continues after them.
+    answer) continues after them, on the listing the gateway held open.
     """
 
     @web.authenticated
@@ -96,29 +96,34 @@ class FileListHandler(FilesHandler):
         files = self.files(name)
         path = self.query_path()
         limit = _whole(self.get_query_argument("limit", "0"), "limit")
-        skip = _whole(self.get_query_argument("cursor", "0"), "cursor")
-        entries = files.list(path)
+        cursor = self.get_query_argument("cursor", None)
+        if limit:
+            entries, after = await files.list_page(path, limit, cursor or None)
+            self.reply(
+                {
+                    **wire_path(path),
+                    "entries": [entry.to_dict() for entry in entries],
+                    "cursor": after,
+                }
+            )
+            return
+        if cursor and cursor != "0":
+            raise web.HTTPError(400, reason="'cursor' goes with 'limit'")
+        listing = files.list(path)
 
         # Errors (missing folder, no permission) must still become a JSON
         # error answer, so the first entry is fetched before anything is sent.
-        async with contextlib.aclosing(entries):
-            first = await anext(entries, None)
+        async with contextlib.aclosing(listing):
+            first = await anext(listing, None)
             self.set_header("Content-Type", "application/json")
             self.write('{"path": ' + _json(wire_path(path)) + ', "entries": [')
-            sent, seen, more = 0, 0, False
-            async for entry in _chain(first, entries):
-                seen += 1
-                if seen <= skip:
-                    continue
-                if limit and sent == limit:
-                    more = True
-                    break
+            sent = 0
+            async for entry in _chain(first, listing):
                 self.write(("," if sent else "") + _json(entry.to_dict()))
                 sent += 1
                 if sent % LIST_FLUSH == 0:
                     await self.flush()
-        cursor = _json(str(skip + sent) if more else None)
-        self.finish(f'], "cursor": {cursor}}}')
+        self.finish('], "cursor": null}')
 
 
 class FileOpHandler(FilesHandler):

@@ -421,6 +421,41 @@ async def test_hundred_thousand_entries_are_listed(files, workdir, gateway):
     assert count == 100000 and b"f100000" in names and b"f000001" in names
 
 
+async def test_paging_reads_the_folder_once(files, workdir, ssh_user, monkeypatch):
+    for i in range(25):
+        (workdir / f"f{i:02}").write_text("")
+    give(workdir, ssh_user)
+    started = []
+    real_list = files.list
+
+    def counting_list(path):
+        started.append(path)
+        return real_list(path)
+
+    monkeypatch.setattr(files, "list", counting_list)
+
+    seen, cursor = [], None
+    while True:
+        page, cursor = await files.list_page(remote(workdir), 10, cursor)
+        seen += [entry.name for entry in page]
+        if cursor is None:
+            break
+        assert cursor.startswith(f"{len(seen)}.")
+    assert sorted(seen) == [f"f{i:02}".encode() for i in range(25)]
+    assert len(started) == 1 and files._listings == {}
+
+    # A cursor whose listing is gone (idle, restart) reads again and skips.
+    page, cursor = await files.list_page(remote(workdir), 10)
+    for token in list(files._listings):
+        files._expire(token)
+    rest, end = await files.list_page(remote(workdir), 100, cursor)
+    assert end is None and len(started) == 3
+    assert sorted([e.name for e in page + rest]) == sorted(seen)
+
+    with pytest.raises(RemotePathError, match="cursor"):
+        await files.list_page(remote(workdir), 10, "x.y")
+
+
 async def test_copy_a_folder_between_instances(
     make_gateway, sshd: SSHServer, ssh_user: LocalUser, workdir
 ):
