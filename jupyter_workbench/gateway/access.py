@@ -10,9 +10,10 @@ from config and from the policy file are added to those.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .audit import AuditLog
 from .errors import AdminRequired
@@ -65,11 +66,27 @@ class Access:
         """Return the principal's groups: identity, config and policy file."""
         return {*self._groups.get(principal, ()), *self.policy.groups_of(principal)}
 
-    def decide(self, principal: str, action: str, instance: Instance) -> Decision:
-        """Evaluate the policies without raising or recording."""
-        return self.policy.decide(principal, self.groups(principal), action, instance)
+    def decide(
+        self,
+        principal: str,
+        action: str,
+        instance: Instance,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Evaluate the policies without raising or recording.
 
-    def authorize(self, principal: str, action: str, instance: Instance) -> Decision:
+        *context* holds the request's condition keys (``policy.CONDITION_KEYS``).
+        """
+        groups = self.groups(principal)
+        return self.policy.decide(principal, groups, action, instance, context)
+
+    def authorize(
+        self,
+        principal: str,
+        action: str,
+        instance: Instance,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
         """Return the allowing decision, or record the denial and raise.
 
         Raises
@@ -77,7 +94,7 @@ class Access:
         PolicyDenied
             Naming the statement that denied, or saying none allowed.
         """
-        decision = self.decide(principal, action, instance)
+        decision = self.decide(principal, action, instance, context)
         if not decision.allowed:
             log.warning(
                 "Denied %s for %s on %s: %s",

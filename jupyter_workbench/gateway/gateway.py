@@ -31,7 +31,14 @@ from .file_audit import AuditedFiles
 from .hostkeys import KnownHosts, fingerprint, principal_file
 from .inventory import Instance, Inventory
 from .network import DEFAULT_ALLOW, DEFAULT_DENY, NetworkRules
-from .policy import DOWNLOAD_FILE, LOGIN, RUN_COMMAND, UPLOAD_FILE, Decision
+from .policy import (
+    DOWNLOAD_FILE,
+    LOGIN,
+    RUN_COMMAND,
+    SESSION_RECORDED,
+    UPLOAD_FILE,
+    Decision,
+)
 from .pool import ConnectionPool, Login
 from .system import CHANGE_ACTION, READ_ACTION, RemoteShell, SystemManager
 from .targets import select
@@ -206,11 +213,19 @@ class Gateway:
 
     # -- access -----------------------------------------------------------
 
-    def authorize(self, principal: str, action: str, name: str) -> Decision:
+    def authorize(
+        self,
+        principal: str,
+        action: str,
+        name: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
         """Check that the policies let *principal* do *action* on instance *name*.
 
         Every gateway operation calls this before it acts; later features
         (files, batch runs, system management, RDP) call it with their action.
+        *context* holds the request's condition keys (`SESSION_RECORDED`).
 
         Raises
         ------
@@ -219,11 +234,19 @@ class Gateway:
         InstanceNotFound
             When there is no such instance.
         """
-        return self.access.authorize(principal, action, self.inventory.get(name))
+        instance = self.inventory.get(name)
+        return self.access.authorize(principal, action, instance, context)
 
-    def explain(self, principal: str, action: str, name: str) -> Decision:
+    def explain(
+        self,
+        principal: str,
+        action: str,
+        name: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
         """Return the policy decision for *principal*, without acting on it."""
-        return self.access.decide(principal, action, self.inventory.get(name))
+        return self.access.decide(principal, action, self.inventory.get(name), context)
 
     def accept_host_key(
         self, principal: str, name: str, presented_fingerprint: str
@@ -348,7 +371,7 @@ class Gateway:
             *login_user*).
         """
         instance = self.inventory.get(name)
-        self.authorize(principal, LOGIN, name)
+        record, required_by = self._recording_plan(principal, instance)
         login = self.pool.login_for(principal, instance.name, login_user)
         if login is None:
             as_user = f" as {login_user}" if login_user else ""
@@ -365,7 +388,7 @@ class Gateway:
             scrollback=self.config.scrollback,
             on_end=self._forget_terminal,
         )
-        if self.config.access.record_terminals:
+        if record:
             session.recorder = self.access.recordings.start(
                 principal,
                 session.id,
@@ -390,8 +413,46 @@ class Gateway:
             terminal=session.id,
             login_user=session.login_user,
             recording=session.id if session.recorder else None,
+            recording_required_by=required_by,
         )
         return session
+
+    def _recording_plan(
+        self, principal: str, instance: Instance
+    ) -> tuple[bool, str | None]:
+        """Return whether to record a new terminal, and which statement requires it.
+
+        Recorded when the config says so, or when the policies allow the
+        terminal only as a recorded session (a statement with the condition
+        ``ecs-workbench:SessionRecorded``).
+
+        Raises
+        ------
+        PolicyDenied
+            When the policies allow the terminal neither way.
+        """
+        record = self.config.access.record_terminals
+        unrecorded = self.access.decide(
+            principal, LOGIN, instance, {SESSION_RECORDED: record}
+        )
+        required_by = None
+        if not unrecorded.allowed and not record:
+            recorded = {SESSION_RECORDED: True}
+            if self.access.decide(principal, LOGIN, instance, recorded).allowed:
+                record = True
+                required_by = (
+                    f"statement {unrecorded.statement} of policy {unrecorded.policy}"
+                    if unrecorded.policy
+                    else "only statements for recorded sessions allow it"
+                )
+                log.info(
+                    "Recording the terminal of %s on %s: required by %s",
+                    principal,
+                    instance.name,
+                    required_by,
+                )
+        self.access.authorize(principal, LOGIN, instance, {SESSION_RECORDED: record})
+        return record, required_by
 
     def attach_terminal(self, principal: str, terminal_id: str) -> TerminalSession:
         """Return a terminal to attach to, checking the login action again.
@@ -407,7 +468,8 @@ class Gateway:
             When the policies no longer let the principal log in there.
         """
         session = self.terminal(principal, terminal_id)
-        self.authorize(principal, LOGIN, session.instance)
+        recorded = {SESSION_RECORDED: session.recorder is not None}
+        self.authorize(principal, LOGIN, session.instance, context=recorded)
         return session
 
     def terminals(self, principal: str) -> list[TerminalSession]:

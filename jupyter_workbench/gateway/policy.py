@@ -21,6 +21,14 @@ everything is allowed (the server logs that once).
 Policies attach to user names and group names (``"*"`` stands for every
 user). An invalid document is an error naming the statement and field: it
 never falls back to allowing.
+
+A statement may carry a ``Condition`` with the ``Bool`` operator on the
+one condition key the gateway knows, ``ecs-workbench:SessionRecorded``:
+whether the terminal being opened or attached is recorded (remote desktops
+are never recorded by the gateway; other requests do not have the key). As
+in RAM, a statement whose condition key is missing from the request does
+not apply, so ``Deny`` ``LoginInstance`` when ``SessionRecorded`` is
+``false`` lets users log in and makes the gateway record their terminals.
 """
 
 from __future__ import annotations
@@ -59,11 +67,20 @@ ACTIONS: dict[str, str] = {
     CONNECT_RDP: "open a remote desktop to the instance",
 }
 
+#: The condition key telling whether a terminal session is recorded.
+SESSION_RECORDED = f"{SERVICE}:SessionRecorded"
+#: Condition keys the gateway fills in, with what they mean.
+CONDITION_KEYS: dict[str, str] = {
+    SESSION_RECORDED: "whether the terminal session is recorded (true/false)",
+}
+#: Condition operators the gateway evaluates.
+CONDITION_OPERATORS = ("Bool",)
+
 VERSIONS = ("1",)
 #: What the inventory gives for a region or account it does not know.
 UNKNOWN = "*"
 EFFECTS = ("Allow", "Deny")
-_STATEMENT_KEYS = {"Effect", "Action", "Resource", "Sid"}
+_STATEMENT_KEYS = {"Effect", "Action", "Resource", "Sid", "Condition"}
 _RESOURCE_PREFIX = f"acs:{SERVICE}:"
 
 
@@ -131,6 +148,24 @@ class ResourcePattern:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One checked condition: ``Bool`` of a key against one or more values."""
+
+    operator: str
+    key: str
+    values: tuple[bool, ...]
+
+    def holds(self, context: Mapping[str, Any]) -> bool:
+        """Return whether the request's *context* satisfies the condition.
+
+        A key the request does not have never satisfies it, as in RAM.
+        """
+        if self.key not in context:
+            return False
+        return bool(context[self.key]) in self.values
+
+
+@dataclass(frozen=True)
 class Statement:
     """One checked statement of a policy document."""
 
@@ -138,15 +173,31 @@ class Statement:
     actions: tuple[str, ...]
     resources: tuple[ResourcePattern, ...]
     sid: str | None = None
+    conditions: tuple[Condition, ...] = ()
 
-    def matches(self, action: str, region: str, account: str, instance: str) -> bool:
-        """Return whether the statement covers the action on the instance."""
-        return any(
-            wildcard_match(pattern, action, ignore_case=True)
-            for pattern in self.actions
-        ) and any(
-            r.matches(region, account, instance, unknown=self.effect == "Deny")
-            for r in self.resources
+    def matches(
+        self,
+        action: str,
+        region: str,
+        account: str,
+        instance: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Return whether the statement covers the action on the instance.
+
+        *context* holds the request's condition keys; every condition of the
+        statement must hold for it to apply.
+        """
+        return (
+            any(
+                wildcard_match(pattern, action, ignore_case=True)
+                for pattern in self.actions
+            )
+            and any(
+                r.matches(region, account, instance, unknown=self.effect == "Deny")
+                for r in self.resources
+            )
+            and all(c.holds(context or {}) for c in self.conditions)
         )
 
 
@@ -252,8 +303,9 @@ def _statement(name: str, index: int, entry: Any) -> Statement:
         raise _invalid(name, index, None, "a statement must be a JSON object")
     unknown = set(entry) - _STATEMENT_KEYS
     if unknown:
-        # Condition, NotAction, NotResource and Principal are not evaluated
-        # here; ignoring them would grant more than the author meant.
+        # NotAction, NotResource and Principal are not evaluated here (nor
+        # conditions other than `CONDITION_KEYS`): ignoring them would grant
+        # more than the author meant.
         raise _invalid(name, index, sorted(unknown)[0], "unsupported field")
     effect = entry.get("Effect")
     if effect not in EFFECTS:
@@ -270,7 +322,68 @@ def _statement(name: str, index: int, entry: Any) -> Statement:
     sid = entry.get("Sid")
     if sid is not None and not isinstance(sid, str):
         raise _invalid(name, index, "Sid", "must be a string")
-    return Statement(effect, actions, tuple(resources), sid)
+    conditions = (
+        _conditions(name, index, entry["Condition"]) if "Condition" in entry else ()
+    )
+    return Statement(effect, actions, tuple(resources), sid, conditions)
+
+
+def _conditions(name: str, index: int, block: Any) -> tuple[Condition, ...]:
+    """Check ``{"Bool": {"ecs-workbench:SessionRecorded": "true"}}``."""
+    if not isinstance(block, Mapping) or not block:
+        raise _invalid(
+            name,
+            index,
+            "Condition",
+            "must be an object of operators, e.g. "
+            f'{{"Bool": {{"{SESSION_RECORDED}": "true"}}}}',
+        )
+    found = []
+    for operator, keys in block.items():
+        if operator not in CONDITION_OPERATORS:
+            raise _invalid(
+                name,
+                index,
+                "Condition",
+                f"unsupported operator {operator!r}; supported: "
+                f"{', '.join(CONDITION_OPERATORS)}",
+            )
+        if not isinstance(keys, Mapping) or not keys:
+            raise _invalid(
+                name,
+                index,
+                "Condition",
+                f"{operator} must map condition keys to values",
+            )
+        for key, value in keys.items():
+            known = {k.lower(): k for k in CONDITION_KEYS}
+            if not isinstance(key, str) or key.lower() not in known:
+                raise _invalid(
+                    name,
+                    index,
+                    "Condition",
+                    f"unknown condition key {key!r}; known: "
+                    f"{', '.join(sorted(CONDITION_KEYS))}",
+                )
+            found.append(
+                Condition(operator, known[key.lower()], _bools(name, index, value))
+            )
+    return tuple(found)
+
+
+def _bools(name: str, index: int, value: Any) -> tuple[bool, ...]:
+    items = value if isinstance(value, list) else [value]
+    parsed = []
+    for item in items:
+        text = str(item).lower() if isinstance(item, (str, bool)) else None
+        if text not in ("true", "false"):
+            raise _invalid(
+                name, index, "Condition", f'Bool takes "true" or "false", not {item!r}'
+            )
+        parsed.append(text == "true")
+    if not parsed:
+        raise _invalid(name, index, "Condition", "Bool needs a value")
+    return tuple(parsed)
 
 
 def _strings(name: str, index: int, key: str, value: Any) -> tuple[str, ...]:
@@ -369,8 +482,12 @@ def evaluate(
     groups: Iterable[str],
     action: str,
     instance: Instance,
+    context: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Decide whether *user* (in *groups*) may do *action* on *instance*."""
+    """Decide whether *user* (in *groups*) may do *action* on *instance*.
+
+    *context* holds the request's condition keys (`CONDITION_KEYS`).
+    """
     resource = resource_of(instance)
     groups = frozenset(groups)
     allow: tuple[str, int] | None = None
@@ -379,7 +496,7 @@ def evaluate(
             continue
         for number, statement in enumerate(policy.statements, 1):
             if not statement.matches(
-                action, instance.region, instance.account, instance.id
+                action, instance.region, instance.account, instance.id, context
             ):
                 continue
             if statement.effect == "Deny":
@@ -450,7 +567,12 @@ class PolicyStore:
         return found
 
     def decide(
-        self, user: str, groups: Iterable[str], action: str, instance: Instance
+        self,
+        user: str,
+        groups: Iterable[str],
+        action: str,
+        instance: Instance,
+        context: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Evaluate the current policies for *user* and the identity's *groups*."""
         if not self.configured:
@@ -472,7 +594,8 @@ class PolicyStore:
                 reason=f"the policy file is invalid ({self._broken})",
             )
         every = [*self.policies, *self._file]
-        return evaluate(every, user, {*groups, *self.groups_of(user)}, action, instance)
+        groups = {*groups, *self.groups_of(user)}
+        return evaluate(every, user, groups, action, instance, context)
 
     def _refresh(self) -> None:
         if self.path is None:

@@ -8,7 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..gateway.credentials import Credentials
-from ..gateway.policy import ACTIONS
+from ..gateway.policy import ACTIONS, SESSION_RECORDED
 from .base import WorkbenchHandler
 
 
@@ -27,7 +27,11 @@ class PolicyExplainHandler(WorkbenchHandler):
             self.gateway.access.require_admin(
                 self.principal, "explain the policies for another user"
             )
-        decision = self.gateway.explain(user, action, name)
+        recorded = self.get_query_argument("session_recorded", "")
+        if recorded not in ("", "true", "false"):
+            raise web.HTTPError(400, reason="'session_recorded' is true or false")
+        context = {SESSION_RECORDED: recorded == "true"} if recorded else None
+        decision = self.gateway.explain(user, action, name, context=context)
         self.reply(
             {
                 **decision.to_dict(),

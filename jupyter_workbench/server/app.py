@@ -26,7 +26,7 @@ from ..gateway.inventory import (
     load_ssh_config,
 )
 from ..gateway.network import DEFAULT_ALLOW, DEFAULT_DENY
-from ..gateway.policy import parse_groups, parse_policies
+from ..gateway.policy import SESSION_RECORDED, parse_groups, parse_policies
 from ..gateway.rdp import SECURITY_MODES, RDPConfig, RDPService
 from . import (
     access_handlers,
@@ -363,8 +363,11 @@ class WorkbenchApp(ExtensionApp):
         authorize = getattr(self.gateway, "authorize", None)
         if authorize is None:
             return None
+        # The gateway does not record desktops: a policy that allows them only
+        # as recorded sessions refuses them.
+        unrecorded = {SESSION_RECORDED: False}
         return lambda principal, action, instance: authorize(
-            principal, action, instance.name
+            principal, action, instance.name, context=unrecorded
         )
 
     def _access_config(self) -> AccessConfig:

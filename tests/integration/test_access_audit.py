@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from sshd import LocalUser, SSHServer
-from wbtest import PRINCIPAL, host_key, instance_for
+from wbtest import PRINCIPAL, attach, host_key, instance_for
 
 from jupyter_workbench.gateway.access import AccessConfig
 from jupyter_workbench.gateway.connect import LoginChallenge
@@ -29,6 +29,7 @@ from jupyter_workbench.gateway.errors import (
 )
 from jupyter_workbench.gateway.gateway import Gateway
 from jupyter_workbench.gateway.pool import Login
+from jupyter_workbench.gateway.recording import Recording
 
 pytestmark = pytest.mark.asyncio
 
@@ -266,3 +267,64 @@ async def test_gateway_key_authorizes_and_logs_in_through_a_jump_host(
     authorized = [e for e in audit(gateway) if e["event"] == "gateway_key_authorized"]
     assert [e["instance"] for e in authorized] == ["inner", "inner"]
     assert ssh_user.password not in gateway.access.audit.path.read_text()
+
+
+def attached(name: str, users: list[str], *statements: dict[str, Any]) -> dict:
+    document = {"Version": "1", "Statement": list(statements)}
+    return {"name": name, "users": users, "document": document}
+
+
+def write_attached(path: Path, *policies: dict[str, Any]) -> None:
+    path.write_text(json.dumps({"policies": list(policies)}))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+DENY_UNRECORDED = statement(
+    "Deny", LOGIN, Condition={"Bool": {"ecs-workbench:SessionRecorded": "false"}}
+)
+
+
+async def test_a_policy_can_require_recording_for_some_users(
+    guarded: Gateway, policy_file: Path, sshd: SSHServer, ssh_user: LocalUser
+):
+    everyone = attached("everyone", ["*"], statement("Allow", "ecs-workbench:*"))
+    write_attached(
+        policy_file, everyone, attached("record-alice", [PRINCIPAL], DENY_UNRECORDED)
+    )
+    credentials = Credentials(ssh_user.name, password=ssh_user.password)
+    guarded.known_hosts("bob").add(sshd.host, sshd.port, host_key(sshd))
+    for who in (PRINCIPAL, "bob"):
+        await guarded.login(who, "real", credentials)
+
+    recorded = await guarded.open_terminal(PRINCIPAL, "real")
+    plain = await guarded.open_terminal("bob", "real")
+    screen = await attach(recorded)
+    recorded.write("echo recorded-$((6*7))\n")
+    await screen.wait_for("recorded-42")
+
+    assert recorded.recorder is not None and plain.recorder is None
+    opened = {e["user"]: e for e in audit(guarded) if e["event"] == "terminal_open"}
+    assert opened[PRINCIPAL]["recording"] == recorded.id
+    assert opened[PRINCIPAL]["recording_required_by"] == (
+        "statement 1 of policy record-alice"
+    )
+    assert opened["bob"]["recording"] is None
+    assert guarded.explain(PRINCIPAL, LOGIN, "real").allowed, "logging in is allowed"
+
+    # Now bob's sessions must be recorded too: his unrecorded terminal can no
+    # longer be attached, and his next one is recorded.
+    write_attached(
+        policy_file, everyone, attached("record-all", ["*"], DENY_UNRECORDED)
+    )
+    with pytest.raises(PolicyDenied, match="statement 1 of policy record-all"):
+        guarded.attach_terminal("bob", plain.id)
+    assert guarded.attach_terminal(PRINCIPAL, recorded.id) is recorded
+    again = await guarded.open_terminal("bob", "real")
+    assert again.recorder is not None
+
+    await recorded.close("done")
+    replay = Recording.from_text(recorded.recorder.path.read_text())
+    assert "recorded-42" in replay.output
+    for session in (plain, again):
+        await session.close("done")
