@@ -489,9 +489,64 @@ def bench_size(
                 file=sys.stderr,
                 flush=True,
             )
+        if args.profile:
+            profile(spec_path, count)
     finally:
         servers.stop()
     return samples
+
+
+def profile(spec_path: Path, count: int) -> None:
+    """Run the gateway once more under py-spy; write where its time went.
+
+    Not part of the figures: the sampler slows the process it samples.
+    Writes ``results/fleet-profile-<hosts>.txt``: the functions most often
+    on top of the stack, and the share of samples in which each of the
+    gateway's own functions was anywhere on the stack.
+    """
+    from common import RESULTS
+
+    if shutil.which("py-spy") is None:
+        raise SystemExit("--profile needs py-spy: pip install .[bench]")
+    raw = Path(tempfile.mkdtemp(dir=spec_path.parent)) / "profile.txt"
+    argv = [
+        "py-spy", "record", "--format", "raw", "--rate", "250", "-o", str(raw),
+        "--", sys.executable, __file__, "--worker", "gateway", str(spec_path),
+    ]  # fmt: skip
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    top: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        frames, weight = stack.split(";"), int(samples)
+        # A pool thread waiting for work is idle, though py-spy counts it.
+        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
+            continue
+        total += weight
+        top[frames[-1]] = top.get(frames[-1], 0) + weight
+        for name in {f.split(" (")[0] for f in frames if "jupyter_workbench/" in f}:
+            ours[name] = ours.get(name, 0) + weight
+    lines = [
+        f"py-spy, 250 Hz, gateway worker on {count} hosts: one cold run and "
+        f"the warm runs; {total} busy samples (idle pool threads left out).",
+        "",
+        "On top of the stack:",
+        *(
+            f"{100 * n / total:5.1f}%  {name}"
+            for name, n in sorted(top.items(), key=lambda kv: -kv[1])[:25]
+        ),
+        "",
+        "The gateway's functions anywhere on the stack:",
+        *(
+            f"{100 * n / total:5.1f}%  {name}"
+            for name, n in sorted(ours.items(), key=lambda kv: -kv[1])[:25]
+        ),
+    ]
+    out = RESULTS / f"fleet-profile-{count}.txt"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"  profile: {out}", file=sys.stderr, flush=True)
 
 
 def summarise(result: dict[str, Any]) -> str:
@@ -730,6 +785,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--verbose", action="store_true", help="print RSS after every warm run"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run the gateway under py-spy: results/fleet-profile-<hosts>.txt",
     )
     parser.add_argument(
         "--worker", nargs=2, metavar=("TOOL", "SPEC"), help=argparse.SUPPRESS
