@@ -6,12 +6,13 @@ import hashlib
 import os
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import ARTIFACTS, LabServer
+from labserver import ARTIFACTS, LabServer, browser_lab
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
@@ -250,3 +251,47 @@ def test_saving_over_a_remote_change_warns(
         assert target.read_text() == "changed on the instance\n"
     finally:
         target.unlink(missing_ok=True)
+
+
+def test_file_browser_widget_in_notebook_7(
+    page: Page, tmp_path: Path, sshd: SSHServer, ssh_user: LocalUser
+):
+    from test_widgets_ui import (
+        CELLS,
+        KERNEL_START,
+        log_in_with_dialog,
+        run_cell,
+        write_notebook,
+    )
+
+    folder = Path(ssh_user.home) / f"widget-{secrets.token_hex(3)}"
+    (folder / "beta").mkdir(parents=True)
+    (folder / "alpha.txt").write_text("a\n")
+    (folder / "beta" / "inner.txt").write_text("i\n")
+    subprocess.run(["chown", "-R", f"{ssh_user.name}:", str(folder)], check=True)
+    server = browser_lab(
+        tmp_path, {"real": sshd}, command=[sys.executable, "-m", "notebook"]
+    )
+    try:
+        cells = [CELLS[0], f'fs = wb.files("real")\nfs.browser({str(folder)!r})']
+        write_notebook(server.directory / "root" / "files.ipynb", cells)
+        page.goto(f"{server.url}notebooks/files.ipynb?token={server.token}")
+        expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(
+            2, timeout=KERNEL_START
+        )
+        run_cell(page, 0)
+        log_in_with_dialog(page, sshd, ssh_user)
+        run_cell(page, 1)
+
+        listing = page.locator(".widget-select select")
+        expect(listing.locator("option")).to_have_text(
+            ["beta/", "alpha.txt"], timeout=KERNEL_START
+        )
+        listing.select_option(label="beta/")
+        page.get_by_role("button", name="Open", exact=True).click()
+        expect(listing.locator("option")).to_have_text(["inner.txt"])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "file-widget-notebook7.png"))
+    finally:
+        server.stop()
+        subprocess.run(["rm", "-rf", "--", str(folder)], check=True)
