@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_workbench.gateway.system import commands
+from jupyter_workbench.gateway.system import commands, logons
 from jupyter_workbench.gateway.system.detect import parse_facts
 from jupyter_workbench.gateway.system.errors import SystemInputError, ToolMissing
 from jupyter_workbench.gateway.system.logons import LogonFilter
@@ -310,6 +310,16 @@ def test_rsyslog_captures_in_both_file_formats(name):
     assert (when.tzinfo is not None) == name.startswith("debian13")
 
 
+def test_the_log_reaching_later_wins_over_a_stale_one():
+    journal = parse_auth_log(sample("debian13_journalctl_sshd.txt"))  # 19:22
+    messages = parse_auth_log(
+        sample("busybox137_syslogd_messages.txt"), now=datetime(2026, 12, 5)
+    )  # 18:53, no offset: read as UTC
+    assert logons._latest([messages, [], journal]) is journal
+    assert logons._latest([[], messages]) is messages
+    assert logons._latest([[], []]) == []
+
+
 def test_auth_log():
     records = parse_auth_log(
         sample("ubuntu2204_auth_log.txt"), now=datetime(2024, 3, 12)
@@ -435,27 +445,58 @@ def test_alpine_accounts_wheel_group_without_sudoers():
 # -- services -------------------------------------------------------------
 
 
-def test_ubuntu_systemctl_json_with_odd_states():
-    units = parse_systemctl_units(
-        (SAMPLES / "ubuntu2204_systemctl_units.json").read_text()
-    )
-    files = parse_unit_files(
-        (SAMPLES / "ubuntu2204_systemctl_unit_files.json").read_text()
-    )
+def test_debian13_live_systemd_units_with_odd_states():
+    units = parse_systemctl_units(sample("debian13_systemctl_units.json.txt"))
+    files = parse_unit_files(sample("debian13_systemctl_unit_files_services.json.txt"))
     services = {s.name: s for s in merge_units(units, files)}
 
-    assert services["nginx.service"].active == "failed"
-    assert services["snapd.service"].sub == "auto-restart"
-    assert (
-        services["ntp.service"].load == "not-found"
-        and services["ntp.service"].enabled is None
+    fails = services["wbt-fails.service"]
+    assert (fails.active, fails.sub, fails.enabled) == ("failed", "failed", "enabled")
+    restarts = services["wbt-restarts.service"]
+    assert (restarts.active, restarts.sub) == ("activating", "auto-restart")
+    assert services["wbt-sleeps.service"].sub == "running"
+    assert (services["ssh.service"].active, services["ssh.service"].enabled) == (
+        "active",
+        "enabled",
     )
-    assert services["getty@tty1.service"].enabled == "enabled"  # from the template
-    assert services["bluetooth.service"].enabled == "masked"
-    assert services["bluetooth.service"].active == "inactive"  # listed from its file
-    assert services["run-docker-abc.service"].description.endswith('"quoted" x')
-    assert "getty@.service" not in services
-    assert services["sshd.service"].enabled == "alias"
+    auditd = services["auditd.service"]
+    assert (auditd.load, auditd.active, auditd.enabled) == (
+        "not-found",
+        "inactive",
+        None,
+    )
+    assert services["sshd@sshd-keygen.service"].enabled is not None  # template's
+    assert files["sshd.service"] == "alias"  # of ssh.service
+    # Masked and not loaded: listed from its file as inactive.
+    timesyncd = services["systemd-timesyncd.service"]
+    assert (timesyncd.enabled, timesyncd.active) == ("masked", "inactive")
+    assert "enabled-runtime" in files.values() and "indirect" in files.values()
+    # The plain table (with its failure marks) says the same.
+    plain = parse_systemctl_units(sample("debian13_systemctl_units_plain.txt"))
+    listed = parse_systemctl_units(sample("debian13_systemctl_units.json.txt"))
+    assert [(u.name, u.load, u.active, u.sub) for u in plain] == [
+        (u.name, u.load, u.active, u.sub) for u in listed
+    ]
+    assert len(listed) > 50
+
+
+def test_debian13_journal_and_wtmpdb_of_a_booted_system():
+    records = parse_auth_log(sample("debian13_journalctl_sshd.txt"))
+    assert [(r.kind, r.user, r.source) for r in records] == [
+        ("login", LONG32, "127.0.0.1"),
+        ("login", LONG32, "::1"),
+        ("failed", LONG32, "::1"),
+    ]
+    assert records[0].start == datetime(2026, 12, 4, 19, 22, 12, tzinfo=UTC)
+
+    history = parse_last(sample("debian13_systemd_last_iso.txt"), origin="wtmpdb")
+    assert history[0].still_logged_in and history[0].source == "127.0.0.1"
+    boots = [r for r in history if r.kind == "reboot"]
+    # wtmpdb-update-boot.service's records: the kernel did not restart, so
+    # "soft-reboot"; the boot before was killed, so it ends in "crash".
+    assert boots[0].still_logged_in and boots[1].ended == "crash"
+    # No D-Bus in a minimal system, so no logind: who has nothing to say.
+    assert parse_who(sample("debian13_systemd_who.txt")) == []
 
 
 def test_rocky8_systemctl_plain_tables():

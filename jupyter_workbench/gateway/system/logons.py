@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _LAST_FLAGS = "--time-format iso -w -i -x"
 _AUTH_LOG_SCRIPT = """\
 for f in /var/log/auth.log /var/log/secure /var/log/messages; do
-  if [ -r "$f" ]; then grep -a 'sshd' "$f"; break; fi
+  if [ -r "$f" ]; then echo "@@log $f"; grep -a 'sshd' "$f"; fi
 done
 """
 
@@ -162,18 +162,35 @@ def _history_command(facts: SystemFacts) -> tuple[str, str] | None:
 
 
 async def _from_auth_log(shell: RemoteShell, *, root: bool) -> list[LogonRecord]:
+    """Return sshd's logins and failures from the journal or the log files.
+
+    All are read: a system may keep journal files or an auth.log from an
+    earlier setup while sshd now logs elsewhere. When several hold records
+    (often the same lines twice), the one reaching later wins.
+    """
     facts = await shell.facts()
+    journal: list[LogonRecord] = []
     if facts.has("journalctl"):
         script = (
             "journalctl -q --no-pager -o short-iso"
             " _COMM=sshd _COMM=sshd-session _COMM=sshd-auth"
         )
         result = await shell.run(script, root=root, check=False, what="journalctl")
-        records = parse_auth_log(result.stdout, now=facts.now)
-        if records:
-            return records
+        journal = parse_auth_log(result.stdout, now=facts.now)
     result = await shell.run(_AUTH_LOG_SCRIPT, root=root, check=False, what="auth log")
-    return parse_auth_log(result.stdout, now=facts.now)
+    logs = [
+        parse_auth_log(text, now=facts.now) for text in result.stdout.split("@@log ")
+    ]
+    return _latest([journal, *logs])
+
+
+def _latest(sources: list[list[LogonRecord]]) -> list[LogonRecord]:
+    # Journal and log files often hold the same lines; an old one left by
+    # an earlier setup is passed over by the one that reaches later.
+    found = [records for records in sources if records]
+    if not found:
+        return []
+    return max(found, key=lambda records: max(_aware(r.start) for r in records))
 
 
 def _same_user(shown: str, wanted: str) -> bool:
