@@ -168,8 +168,10 @@ class RunResult:
                 + "</tr>"
             )
         caption = escape(repr(self))
+        # Shell commands are full of "$": keep JupyterLab's MathJax off them.
         return (
-            f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
+            '<table class="tex2jax_ignore mathjax_ignore">'
+            f"<caption>{caption}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
         )
 
