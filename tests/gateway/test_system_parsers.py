@@ -529,22 +529,31 @@ def test_debian_sysv_capture():
     assert marks["ssh"] == "inactive" and marks["hwclock.sh"] == "unknown"
 
 
-def test_alpine_openrc():
+def test_openrc_capture_started_crashed_and_never_started():
     services = {
         s.name: s
         for s in parse_openrc(
-            sample("alpine319_rc_status.txt"), sample("alpine319_rc_update_show.txt")
+            sample("openrc056_rc_status.txt"), sample("openrc056_rc_update_show.txt")
         )
     }
 
-    assert services["sshd"].active == "active" and services["sshd"].enabled == "enabled"
-    assert services["chronyd"].active == "failed"  # crashed
-    assert (
-        services["nginx"].active == "inactive"
-        and services["nginx"].enabled == "disabled"
+    sleeps = services["wbt-sleeps"]
+    assert (sleeps.active, sleeps.sub, sleeps.enabled) == (
+        "active",
+        "started",
+        "enabled",
     )
-    assert services["localmount"].enabled == "disabled"
-    assert services["killprocs"].description == "shutdown"
+    assert sleeps.description == "default" and sleeps.manager == "openrc"
+    crashes = services["wbt-crashes"]
+    assert (crashes.active, crashes.sub) == ("failed", "crashed")
+    stopped = services["wbt-stopped"]  # in no runlevel, never started
+    assert (stopped.active, stopped.enabled) == ("inactive", "disabled")
+    assert services["procps"].active == "inactive"
+    assert services["procps"].description == "sysinit"
+    assert services["savecache"].description == "off"
+    assert "[exit status 0]" in sample("openrc056_rc_status.txt")  # not a service
+    assert not any(name.startswith("[") for name in services)
+    assert "status: crashed" in sample("openrc056_status_crashed.txt")
 
 
 # -- detection and commands -----------------------------------------------
