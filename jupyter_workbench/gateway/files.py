@@ -234,6 +234,9 @@ class RemoteFiles:
         # Hash state of uploads in progress, so chunked uploads are not
         # re-read on every chunk: temp path -> (bytes written, sha256).
         self._uploads: dict[bytes, tuple[int, Any]] = {}
+        # Temporary files of uploads that stopped without pause() (a dropped
+        # client): resuming them re-reads the result on the instance.
+        self._interrupted: set[bytes] = set()
         # Folder listings held open between pages: cursor token -> listing.
         self._listings: dict[str, _Listing] = {}
         self._closing: set[asyncio.Future[None]] = set()
@@ -671,6 +674,7 @@ class RemoteFiles:
         """
         temp = temp_path(path, upload_id)
         self._uploads.pop(temp, None)
+        self._interrupted.discard(temp)
         async with self.session() as sftp:
             try:
                 await sftp.remove(temp)
@@ -690,7 +694,9 @@ class RemoteFiles:
             await upload.write(data)
             return await upload.commit(sha256=sha256)
         except BaseException:
-            await upload.discard()
+            # The first error is the one to report, not a failed clean-up.
+            with contextlib.suppress(WorkbenchError, asyncssh.Error, OSError):
+                await upload.discard()
             raise
         finally:
             await upload.close()
@@ -760,7 +766,10 @@ class Upload:
         self.id = upload_id
         self.temp = temp_path(path, upload_id)
         self.offset = 0  # bytes handed to the instance (acknowledged after flush)
+        # Whether this upload continues one that was cut off, or whose hash
+        # had to be rebuilt: then commit re-reads the file on the instance.
         self.resumed = False
+        self._paused = False
         self._hash: Any = hashlib.sha256()
         self._handle: asyncssh.SFTPClientFile | None = None
         self._block = SAFE_BLOCK
@@ -802,13 +811,14 @@ class Upload:
         known = self.files._uploads.get(self.temp)
         if known and known[0] == offset:
             self._hash = known[1].copy()
+            self.resumed = self.temp in self.files._interrupted
         else:
             # The gateway restarted or the client resumes earlier: rebuild
             # the running hash from what the remote file holds.
             async for data in self.files.read(self.temp, length=offset):
                 self._hash.update(data)
+            self.resumed = True
         self.offset = offset
-        self.resumed = True
 
     async def write(self, data: bytes) -> None:
         """Append *data*; full blocks go out at once, up to `WRITE_WINDOW` in flight."""
@@ -913,7 +923,8 @@ class Upload:
         that with the client's *sha256*. The instance's copy is checked by
         size always (a missing or doubled piece shows), and re-read with
         ``sha256sum`` on the instance when *verify* is true, or (``None``)
-        when the upload was resumed, where bytes from two sessions meet.
+        when the upload resumes one that was cut off or whose running hash
+        was rebuilt from the instance's copy.
         Re-reading a big file costs as much as writing it, so a plain
         upload, whose every write the SFTP server acknowledged at its offset
         over the SSH connection's integrity checks, is not re-read.
@@ -950,6 +961,8 @@ class Upload:
                 )
         await self._rename_into_place(mode)
         self.files._uploads.pop(self.temp, None)
+        self.files._interrupted.discard(self.temp)
+        self._paused = True  # finished: closing it is no interruption
         log.info("Uploaded %d bytes to %s", self.offset, show(self.path))
         return {
             **wire_path(self.path),
@@ -975,12 +988,26 @@ class Upload:
         """Remove the temporary file; the target is left as it was."""
         await self._abandon()
         self._buffer = bytearray()
+        self._paused = True
         await self.close()
         await self.files.discard_upload(self.path, self.id)
+
+    async def pause(self) -> None:
+        """Write everything and close, to be continued by a later `upload` call.
+
+        Unlike `close` after a dropped client, a paused upload resumes on
+        the gateway's own running hash without a re-read on the instance:
+        JupyterLab's chunked uploads pause after every chunk.
+        """
+        await self.flush()
+        self._paused = True
+        await self.close()
 
     async def close(self) -> None:
         """Write what is buffered and close; the temporary file stays for a resume."""
         if self._handle is not None:
+            if not self._paused:
+                self.files._interrupted.add(self.temp)
             with contextlib.suppress(WorkbenchError, asyncssh.Error, OSError):
                 await self.flush()
         await self._abandon()

@@ -310,7 +310,7 @@ class FileUploadHandler(FilesHandler):
         upload, self.upload = self.upload, None
         try:
             if self.get_query_argument("final", "1") == "0":
-                await upload.flush()
+                await upload.pause()
                 self.reply(
                     {
                         **wire_path(upload.path),
@@ -386,7 +386,7 @@ class FileChunkHandler(FilesHandler):
                 )
                 self.reply(summary, status=201)
                 return
-            await upload.flush()
+            await upload.pause()
         finally:
             await upload.close()
         self.reply({**wire_path(path), "upload": upload.id, "offset": upload.offset})

@@ -228,6 +228,8 @@ async def test_chunked_upload_like_jupyterlab(jp_fetch, workdir, api, sshd, ssh_
     summary = json.loads(response.body)
     assert summary["sha256"] == hashlib.sha256(data).hexdigest()
     assert target.read_bytes() == data and target.stat().st_mode & 0o777 == 0o600
+    # Each chunk continued the gateway's own running hash: no re-read needed.
+    assert summary["verified_remotely"] is False
 
 
 async def chunk_post(jp_fetch, body):
