@@ -78,9 +78,11 @@ SUBCOMMANDS: dict[str, SubCommand] = {
         SubCommand(
             "connect",
             "[NAME]",
-            "pick an instance and log in, with widgets",
-            "Shows the instance picker, then the login dialog (user, password or\n"
-            "key, host key confirmation). With NAME, goes straight to its login.",
+            "log in with a form, then open a terminal in the output",
+            "Without NAME the form starts with an instance picker. The form asks\n"
+            "for the user, a password or key file with its passphrase, and shows\n"
+            "the host key's fingerprint on first contact. Already logged in (or\n"
+            "the demo instance): the terminal opens at once.",
             args=(INSTANCE, NOTHING),
         ),
         SubCommand(
@@ -238,8 +240,8 @@ def overview() -> str:
         [
             *lines,
             "",
-            "%workbench help SUB-COMMAND (or SUB-COMMAND --help) tells more; "
-            "Tab completes sub-commands and instance names.",
+            "%workbench help SUB-COMMAND (or SUB-COMMAND --help) tells more.",
+            "Tab completes sub-commands, instance names and options.",
         ]
     )
 
