@@ -62,7 +62,8 @@ install_stamp() {
         printf '%s\n' "$1"
         cat "$ROOT/pyproject.toml" "$ROOT/labextension/package.json" \
             "$ROOT/labextension/yarn.lock" 2>/dev/null || true
-        find "$ROOT/labextension/src" "$ROOT/labextension/style" -type f \
+        find "$ROOT/labextension/src" "$ROOT/labextension/style" \
+            "$ROOT/labextension/scripts" -type f \
             -exec sha256sum {} + 2>/dev/null | sort || true
     } | sha256sum | cut -d' ' -f1
 }
@@ -82,7 +83,8 @@ install_project() {
     local stamp_file="$VENV/.jupyter-workbench-$1.stamp" stamp
     stamp="$(install_stamp "$1")"
     if [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ] &&
-        [ -f "$ROOT/jupyter_workbench/labextension/package.json" ]; then
+        [ -f "$ROOT/jupyter_workbench/labextension/package.json" ] &&
+        [ -f "$ROOT/jupyter_workbench/static/terminal-widget.js" ]; then
         log "jupyter-workbench[$1] is installed and up to date"
         return 0
     fi

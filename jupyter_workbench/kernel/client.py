@@ -211,13 +211,10 @@ class _Async:
         else:
             raise WorkbenchError("Give an instance name, or terminal_id= to reattach")
 
-        def call(coro: Coroutine[Any, Any, Any]) -> Any:
-            return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
         return tw.terminal_widget(
             self._backend,
             session,
-            call=call,
+            loop=self._loop,
             height=height,
             screen_reader=screen_reader,
         )
@@ -524,8 +521,9 @@ class Workbench:
         NotLoggedIn
             When you have no login on *name*: ``wb.login(...)``,
             ``wb.login_dialog(name)`` or ``%workbench connect NAME``.
-        TerminalWidgetUnavailable
-            With the in-process gateway (no server for the browser to reach).
+
+        With the in-process gateway the session runs in this kernel, and the
+        widget carries its input and output over the widget's own comm.
         """
         return self._call(
             self.aio.terminal(

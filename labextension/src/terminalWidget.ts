@@ -13,6 +13,10 @@
  * the Instance Terminal panel speaks (connection.ts): `setup` and the
  * scrollback on every (re)attach, `stdout`, and `disconnect` with the
  * reason, which the server has also written as the last line of output.
+ *
+ * With the kernel's in-process gateway (model `transport` `kernel`) there
+ * is no server to reach: the same messages go over the widget's comm, as
+ * `{type, data, view}` objects; each view attaches with its own id.
  */
 import { FitAddon } from '@xterm/addon-fit';
 import { ITheme, Terminal } from '@xterm/xterm';
@@ -46,6 +50,7 @@ export interface IWidgetModel {
   save_changes(): void;
   on(event: string, callback: (...args: unknown[]) => void): void;
   off(event: string, callback?: (...args: unknown[]) => void): void;
+  send(content: unknown): void;
 }
 
 /**
@@ -107,6 +112,7 @@ export class TerminalView {
     this._model = model;
     this._server = findServer(String(model.get('base_path') ?? ''));
     this._terminalId = String(model.get('terminal_id') ?? '');
+    this._viaKernel = model.get('transport') === 'kernel';
 
     el.classList.add('jp-WorkbenchTerminalWidget');
     this._status = document.createElement('div');
@@ -185,6 +191,10 @@ export class TerminalView {
   private async _connect(): Promise<void> {
     this._closeSocket();
     this._setStatus('connecting', 'Connecting…');
+    if (this._viaKernel) {
+      this._model.send({ type: 'attach', view: this._viewId });
+      return;
+    }
 
     let answer: Response;
     try {
@@ -253,6 +263,13 @@ export class TerminalView {
     } catch {
       return;
     }
+    this._handle(frame);
+  }
+
+  /**
+   * Handle one message of the channel, from the socket or the kernel.
+   */
+  private _handle(frame: unknown[]): void {
     switch (frame[0]) {
       case 'setup':
         this._onSetup();
@@ -291,7 +308,10 @@ export class TerminalView {
     ];
     this._pending = [];
     for (const frame of frames) {
-      this._ws?.send(JSON.stringify(frame));
+      this._transmit(frame);
+    }
+    if (this._viaKernel) {
+      return;
     }
     window.clearInterval(this._ping);
     this._ping = window.setInterval(
@@ -361,13 +381,32 @@ export class TerminalView {
   }
 
   /**
-   * Text sent from the kernel (`TerminalWidget.write`) goes to the shell.
+   * A message from the kernel: text to type (`TerminalWidget.write`), or
+   * the channel of an in-process session.
    */
   private _onKernelMessage(content: unknown): void {
-    const message = content as { type?: string; text?: unknown };
+    const message = content as {
+      type?: string;
+      text?: unknown;
+      data?: unknown;
+      view?: string;
+    };
     if (message?.type === 'stdin' && typeof message.text === 'string') {
       this._send(['stdin', message.text]);
+      return;
     }
+    if (!this._viaKernel || typeof message?.type !== 'string') {
+      return;
+    }
+    // Answers to another view's attach, and live output before this view's
+    // own setup (its scrollback will hold it), are not for this view.
+    if (message.view ? message.view !== this._viewId : !this._kernelAttached) {
+      return;
+    }
+    if (message.type === 'setup') {
+      this._kernelAttached = true;
+    }
+    this._handle([message.type, message.data]);
   }
 
   /**
@@ -377,10 +416,23 @@ export class TerminalView {
     if (this._endReason !== null) {
       return;
     }
-    if (this._statusName === 'connected' && this._ws) {
-      this._ws.send(JSON.stringify(frame));
+    if (this._statusName === 'connected') {
+      this._transmit(frame);
     } else if (frame[0] === 'stdin') {
       this._pending.push(frame);
+    }
+  }
+
+  /**
+   * Put one frame on the socket, or on the comm for an in-process session.
+   */
+  private _transmit(frame: unknown[]): void {
+    if (!this._viaKernel) {
+      this._ws?.send(JSON.stringify(frame));
+    } else if (frame[0] === 'stdin') {
+      this._model.send({ type: 'stdin', text: frame[1] });
+    } else if (frame[0] === 'set_size') {
+      this._model.send({ type: 'set_size', rows: frame[1], cols: frame[2] });
     }
   }
 
@@ -435,6 +487,9 @@ export class TerminalView {
   private _model: IWidgetModel;
   private _server: IServerLocation;
   private _terminalId: string;
+  private _viaKernel: boolean;
+  private _viewId = Math.random().toString(36).slice(2);
+  private _kernelAttached = false;
   private _el: HTMLElement;
   private _host: HTMLElement;
   private _status: HTMLElement;

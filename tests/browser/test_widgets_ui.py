@@ -208,6 +208,32 @@ def test_terminal_widget_follows_width_and_theme_and_shows_why_it_ended(
     assert screen.text_content().count("exited with status 3") == 1
 
 
+def test_terminal_widget_of_an_in_process_gateway(
+    page: Page, notebook_lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    """No server gateway: the session runs in the kernel, over the widget comm."""
+    lab = notebook_lab
+    inventory = lab.directory / "fleet.toml"
+    inventory.write_text(
+        f'[[instances]]\nname = "real"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+    )
+    setup = (
+        "from jupyter_workbench import Workbench\n"
+        f"wb = Workbench(inventory={str(inventory)!r}, "
+        f"data_dir={str(lab.directory / 'in-process')!r})\n"
+        'dialog = wb.login_dialog("real")\n'
+        "dialog"
+    )
+    write_notebook(lab.directory / "root" / "widgets.ipynb", [setup, CELLS[1]])
+    page.goto(f"{lab.url}lab/tree/widgets.ipynb?token={lab.token}")
+    run_cell(page, 0)
+    log_in_with_dialog(page, sshd, ssh_user)
+    run_cell(page, 1)
+    type_in_terminal(page)
+    # The server's gateway was never used: the kernel holds the session.
+    assert lab.get("workbench/api/v1/terminals")["terminals"] == []
+
+
 def test_terminal_widget_in_notebook_7(
     page: Page, tmp_path: Path, sshd: SSHServer, ssh_user: LocalUser
 ):

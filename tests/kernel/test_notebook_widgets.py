@@ -9,6 +9,7 @@ the login dialog's use the in-process gateway, which logs in the same way.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +26,7 @@ from jupyter_workbench.kernel.login_widgets import (
     connect_widget,
 )
 from jupyter_workbench.kernel.magics import WorkbenchMagics
-from jupyter_workbench.kernel.terminal_widget import (
-    TerminalWidget,
-    TerminalWidgetUnavailable,
-)
+from jupyter_workbench.kernel.terminal_widget import TerminalWidget
 
 
 @pytest.fixture
@@ -115,9 +113,60 @@ def test_terminal_needs_a_login_and_says_so(remote: Workbench):
         remote.terminal()
 
 
-def test_terminal_widget_needs_the_server(local: Workbench):
-    with pytest.raises(TerminalWidgetUnavailable, match="Jupyter server"):
+def test_in_process_terminal_goes_over_the_widget_comm(
+    local: Workbench, sshd: SSHServer, ssh_user: LocalUser
+):
+    """The relay of an in-process session, driven as a browser view would.
+
+    The browser's side of the comm is stood in for by recording what the
+    widget sends (the real browser runs it in tests/browser/test_widgets_ui.py);
+    the session, the gateway and sshd are real.
+    """
+    with pytest.raises(NotLoggedIn):
         local.terminal("real")
+    local.login(
+        "real",
+        ssh_user.name,
+        password=ssh_user.password,
+        host_key=sshd.host_key_fingerprint,
+    )
+    widget = local.terminal("real")
+    assert widget.transport == "kernel" and widget.info()["alive"]
+    sent: list[dict[str, object]] = []
+    widget.send = sent.append  # the browser's end of the comm
+
+    def text(view: str | None = None) -> str:
+        return "".join(
+            str(m["data"])
+            for m in list(sent)
+            if m["type"] == "stdout" and (view is None or m["view"] in ("", view))
+        )
+
+    def wait_for(predicate, what: str) -> None:
+        for _ in range(300):
+            if predicate():
+                return
+            threading.Event().wait(0.1)
+        raise AssertionError(f"no {what} in {sent!r}")
+
+    widget._handle_custom_msg({"type": "attach", "view": "v1"}, [])
+    wait_for(lambda: any(m["type"] == "setup" for m in sent), "setup")
+    assert sent[0]["view"] == "v1"
+    widget._handle_custom_msg({"type": "set_size", "rows": 30, "cols": 100}, [])
+    widget._handle_custom_msg({"type": "stdin", "text": "echo hi-$((6*7))\n"}, [])
+    wait_for(lambda: "hi-42" in text(), "hi-42")
+    wait_for(lambda: widget.info()["cols"] == 100, "resize")
+
+    # A second view gets the scrollback, to itself.
+    sent.clear()
+    widget._handle_custom_msg({"type": "attach", "view": "v2"}, [])
+    wait_for(lambda: "hi-42" in text("v2"), "scrollback")
+    assert {m["view"] for m in sent} == {"v2"}
+
+    widget.close_terminal()
+    wait_for(lambda: any(m["type"] == "disconnect" for m in sent), "disconnect")
+    assert "closed by the user" in text()
+    assert widget.terminal_id not in [t["id"] for t in local.terminals()]
 
 
 def test_connect_shows_the_dialog_then_the_terminal(
