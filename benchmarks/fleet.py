@@ -787,6 +787,12 @@ def main() -> None:
         "--verbose", action="store_true", help="print RSS after every warm run"
     )
     parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="JSON",
+        help="write the report from the samples of an earlier run (results/fleet.json)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="also run the gateway under py-spy: results/fleet-profile-<hosts>.txt",
@@ -801,12 +807,34 @@ def main() -> None:
     if args.quick:
         args.hosts, args.rounds, args.warm_runs = [5, 20], 1, 12
 
-    from common import bench_env
+    from common import RESULTS, bench_env
 
-    figures = {}
-    with bench_env(servers=0) as bench:
-        for count in args.hosts:
-            figures[count] = bench_size(bench, count, args)
+    if args.report_from:
+        # Only the report again, from the samples of an earlier run.
+        saved = json.loads(args.report_from.read_text())
+        figures = {int(count): tools for count, tools in saved["figures"].items()}
+        for name in ("rounds", "warm_runs", "concurrency", "notes"):
+            setattr(args, name, saved["args"][name])
+    else:
+        figures = {}
+        with bench_env(servers=0) as bench:
+            for count in args.hosts:
+                figures[count] = bench_size(bench, count, args)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "fleet.json").write_text(
+            json.dumps(
+                {
+                    "args": {
+                        "rounds": args.rounds,
+                        "warm_runs": args.warm_runs,
+                        "concurrency": args.concurrency,
+                        "notes": args.notes,
+                    },
+                    "figures": figures,
+                },
+                indent=1,
+            )
+        )
     path = report(figures, args)
     print(path.read_text())
 
