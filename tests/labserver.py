@@ -228,14 +228,19 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
 
 
 def browser_lab(
-    directory: Path, hosts: dict[str, Any], *, command: list[str] | None = None
+    directory: Path,
+    hosts: dict[str, Any],
+    *,
+    command: list[str] | None = None,
+    workbench: dict[str, Any] | None = None,
 ) -> LabServer:
     """Start a ``jupyter lab`` for Chromium tests over the given sshd hosts.
 
     xterm.js draws on a canvas; its screen-reader mode, switched on here,
     mirrors the terminal rows as text in the DOM, which the tests read.
     *command* starts another Jupyter application instead (Notebook 7's
-    ``[sys.executable, "-m", "notebook"]``).
+    ``[sys.executable, "-m", "notebook"]``); *workbench* adds `WorkbenchApp`
+    settings (``{"record_terminals": True}``).
     """
     config = {
         "WorkbenchApp": {
@@ -245,6 +250,7 @@ def browser_lab(
             ],
             "ssh_config": None,
             "data_dir": str(directory / "workbench"),
+            **(workbench or {}),
         },
         "LabApp": {
             "news_url": None,

@@ -28,6 +28,7 @@ import { Pick, pickInstance } from './picker';
 import { logIn } from './login';
 import { addLoginCommands } from './manage';
 import { addDesktopCommand } from './rdp';
+import { addReplayCommand } from './replay';
 import { requestAPI, WorkbenchError } from './request';
 import { addSystemCommand } from './system';
 import { OPEN_TERMINAL_COMMAND, Workbench } from './tokens';
@@ -225,6 +226,10 @@ function activate(
   for (const command of addLoginCommands(app, settings, trans)) {
     palette?.addItem({ command, category: trans.__('Workbench') });
   }
+  palette?.addItem({
+    command: addReplayCommand(app, settings, trans, themeManager),
+    category: trans.__('Workbench')
+  });
 
   void restorer?.restore(tracker, {
     command: OPEN_TERMINAL_COMMAND,

@@ -18,6 +18,11 @@ export const OPEN_TERMINAL_COMMAND = 'workbench:open-terminal';
 export const OPEN_DESKTOP_COMMAND = 'workbench:open-desktop';
 
 /**
+ * The id of the command that replays a terminal recording.
+ */
+export const REPLAY_RECORDING_COMMAND = 'workbench:replay-recording';
+
+/**
  * Names of the objects exchanged with the workbench server.
  */
 export namespace Workbench {
@@ -44,6 +49,16 @@ export namespace Workbench {
      * servers without access policies).
      */
     allowed_actions?: string[];
+  }
+
+  /**
+   * A terminal recording, as `GET recordings` lists it.
+   */
+  export interface IRecording {
+    id: string;
+    size: number;
+    timestamp: number | null;
+    title: string | null;
   }
 
   /**

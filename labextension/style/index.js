@@ -1,3 +1,4 @@
 import './base.css';
 import './broadcast.css';
 import './system.css';
+import './replay.css';
