@@ -48,15 +48,18 @@ class TerminalSocketHandler(WorkbenchSocketHandler):
             if pending is not None:
                 await pending
 
-    async def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        # Not a coroutine on purpose: tornado runs a coroutine handler as a
+        # task, a turn of the event loop later, and every keystroke would
+        # wait for that turn before it goes to the instance.
         if self.session is None:
-            return
+            return None
         try:
             command = json.loads(message)
         except ValueError:
-            return
+            return None
         if not isinstance(command, list) or not command:
-            return
+            return None
         kind = command[0]
         if kind == "stdin" and len(command) > 1 and isinstance(command[1], str):
             self.session.write(command[1])
@@ -64,11 +67,11 @@ class TerminalSocketHandler(WorkbenchSocketHandler):
             try:
                 self.session.resize(int(command[1]), int(command[2]))
             except (TypeError, ValueError):
-                return
+                return None
         elif kind == "ping":
-            pending = self._send(["pong"])
-            if pending is not None:
-                await pending
+            # tornado waits for a backed-up socket before the next frame.
+            return self._send(["pong"])
+        return None
 
     def on_close(self) -> None:
         super().on_close()
