@@ -116,3 +116,11 @@ def test_a_recorded_session_replays_to_its_final_screen(
     viewer.locator(".jp-workbench-replay-speed").select_option("16")
     seek_to_end(viewer)
     expect(replay_row(viewer, "replay-42")).to_have_count(1)
+
+    # The password typed in the login dialog is in no log, audit record,
+    # recording or other file that the server wrote.
+    assert ssh_user.password not in lab.log_text()
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "audit.jsonl" for p in written)
+    for path in written:
+        assert ssh_user.password.encode() not in path.read_bytes(), path
