@@ -398,7 +398,11 @@ class Webssh:
             stderr=subprocess.STDOUT,
         )
         self.url = f"http://127.0.0.1:{self.port}/"
-        wait_for(self._answers, 60, "webssh to start")
+        try:
+            wait_for(self._answers, 60, "webssh to start")
+        except BaseException:
+            self.stop()
+            raise
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
@@ -426,6 +430,8 @@ class Tools:
 
     def __init__(self, bench: Bench, lab: LabServer, webssh: Webssh) -> None:
         self.bench, self.lab, self.webssh = bench, lab, webssh
+        #: ``ssh`` options that reuse a ControlMaster connection (setup part).
+        self.control_args: list[str] = []
 
     def open(self, tool: str) -> Session:
         session: Session
@@ -561,7 +567,7 @@ def setup_time(tools: Tools, tool: str, pooled: bool) -> float:
         session.read(30)
         took = time.perf_counter() - began
     elif tool == "ssh -tt":
-        extra = tools.control_args if pooled else []  # type: ignore[attr-defined]
+        extra = tools.control_args if pooled else []
         began = time.perf_counter()
         session = SshSession(bench.ssh_args("-tt", *extra))
         session.read(30)
@@ -617,14 +623,16 @@ def main() -> None:
 
     with bench_env(1) as bench:
         lab = workbench_server(bench)
-        webssh = Webssh(bench)
         try:
-            tools = Tools(bench, lab, webssh)
-            report = run(
-                tools, parts, size, rounds, args.keystrokes, terminals, setup_rounds
-            )
+            webssh = Webssh(bench)
+            try:
+                tools = Tools(bench, lab, webssh)
+                report = run(
+                    tools, parts, size, rounds, args.keystrokes, terminals, setup_rounds
+                )
+            finally:
+                webssh.stop()
         finally:
-            webssh.stop()
             lab.stop()
     tables, panels, notes = report
     path = write_report(args.name, "Terminals", tables, panels=panels, notes=notes)
@@ -762,7 +770,7 @@ def run(
         }
         found: dict[str, list[float]] = {labels[m]: [] for m in modes}
         with control_master(tools.bench) as control:
-            tools.control_args = control  # type: ignore[attr-defined]
+            tools.control_args = control
             for index, name in interleaved(setup_rounds, list(found)):
                 mode = next(m for m in modes if labels[m] == name)
                 took = setup_time(tools, *mode)
