@@ -56,6 +56,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -560,6 +561,14 @@ def main() -> None:
         args.sizes, args.rounds = [16, 64], 1
     if REFERENCE not in args.tools:
         args.tools.append(REFERENCE)
+    needed = {"sftp", "curl" if "http" in args.tools else "sftp"}
+    needed |= {"scp"} if any(t.startswith("scp") for t in args.tools) else set()
+    missing = sorted(tool for tool in needed if shutil.which(tool) is None)
+    if missing:
+        raise SystemExit(
+            f"benchmarks/files.py needs {', '.join(missing)}: "
+            "apt-get install openssh-client curl"
+        )
     with bench_env() as bench:
         samples = measure(args, bench)
     report(args, samples)
