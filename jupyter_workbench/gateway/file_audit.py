@@ -1,8 +1,8 @@
 """File operations that leave an audit record: `AuditedFiles`.
 
-Every change (mkdir, rename, delete, chmod, link, upload), every download
-and every copy between instances is written to the audit log once, when it
-ends, with its outcome: ``ok``, ``failed`` (with the error code) or, for a
+Every change (mkdir, rename, delete, chmod, link, upload, a cancelled
+upload), every download and every copy between instances is written to the
+audit log once, when it ends, with its outcome: ``ok``, ``failed`` (with the error code) or, for a
 download the client stopped reading, ``incomplete``. Records carry the path
 (undecodable bytes as backslash escapes), the size in bytes and the SHA-256
 where the gateway saw every byte: an upload, a download of a whole file, a
@@ -122,6 +122,14 @@ class AuditedFiles(RemoteFiles):
         # class keeps RemoteFiles.upload's own choices (ids, resuming) intact.
         upload.__class__ = _AuditedUpload
         return upload
+
+    async def discard_upload(self, path: bytes, upload_id: str) -> bool:
+        """Cancel an unfinished upload (see `RemoteFiles`) and record it."""
+        fields = {"path": show(path), "upload": upload_id}
+        async with self.audited("file_upload_cancel", **fields) as recorded:
+            removed = await super().discard_upload(path, upload_id)
+            recorded["discarded"] = removed
+        return removed
 
     # -- reading ----------------------------------------------------------
 

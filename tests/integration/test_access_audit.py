@@ -146,6 +146,10 @@ async def test_file_operations_are_audited_with_path_size_and_checksum(
         gateway.files(PRINCIPAL, "other", write=True),
         folder + b"/copy.bin",
     )
+    pending = await files.upload(folder + b"/pending.bin")
+    await pending.write(b"x" * 10)
+    await pending.close()
+    assert await files.discard_upload(folder + b"/pending.bin", pending.id)
     with pytest.raises(RemoteNotFound):
         await files.remove(folder + b"/missing")
     await files.remove(folder, recursive=True)
@@ -164,13 +168,14 @@ async def test_file_operations_are_audited_with_path_size_and_checksum(
         ("file_mkdir", "ok"),
         ("file_upload", "ok"),
         ("file_copy", "ok"),
+        ("file_upload_cancel", "ok"),
         ("file_delete", "failed"),
         ("file_delete", "ok"),
     ], "a copy and a recursive delete are one record each"
     mkdir, upload, whole, ranged, partial, tar, chmod, rename, *_ = events_of(
         gateway, "file_"
     )
-    copy, missing, delete = events_of(gateway, "file_")[-3:]
+    copy, cancel, missing, delete = events_of(gateway, "file_")[-4:]
     base = folder.decode()
     assert upload["path"] == f"{base}/a.bin"
     assert (upload["size"], upload["sha256"]) == (len(data), digest)
@@ -187,6 +192,7 @@ async def test_file_operations_are_audited_with_path_size_and_checksum(
         f"{base}/copy.bin",
     )
     assert (copy["size"], copy["files"], copy["sha256"]) == (len(data), 1, digest)
+    assert (cancel["upload"], cancel["discarded"]) == (pending.id, True)
     assert missing["error"] == "remote_not_found"
     assert delete["recursive"] is True
     for event in events_of(gateway, "file_"):
