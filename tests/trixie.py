@@ -87,6 +87,43 @@ fi
 exec chroot "$R" "$@"
 """
 
+# systemd units for the capture scripts: a failure, a daemon, a restart loop.
+TEST_UNITS = {
+    "wbt-fails.service": (
+        "jupyter-workbench sample unit that exits with status 3",
+        "Type=oneshot\nExecStart=/bin/sh -c 'exit 3'\n",
+    ),
+    "wbt-sleeps.service": (
+        "jupyter-workbench sample daemon that only sleeps",
+        "ExecStart=/bin/sleep infinity\n",
+    ),
+    "wbt-restarts.service": (
+        "jupyter-workbench sample unit that keeps failing and restarting",
+        "ExecStart=/bin/sh -c 'sleep 1; exit 1'\nRestart=always\nRestartSec=30\n",
+    ),
+}
+
+
+def install_units() -> None:
+    """Install and enable the sample units (``TEST_UNITS``) in the chroot."""
+    system = ROOT / "etc/systemd/system"
+    for name, (description, service) in TEST_UNITS.items():
+        (system / name).write_text(
+            f"[Unit]\nDescription={description}\n[Service]\n{service}"
+            "[Install]\nWantedBy=multi-user.target\n"
+        )
+        wants = system / "multi-user.target.wants" / name
+        wants.unlink(missing_ok=True)
+        wants.symlink_to(f"/etc/systemd/system/{name}")
+
+
+def remove_units() -> None:
+    """Remove the sample units again."""
+    system = ROOT / "etc/systemd/system"
+    for name in TEST_UNITS:
+        (system / "multi-user.target.wants" / name).unlink(missing_ok=True)
+        (system / name).unlink(missing_ok=True)
+
 
 def available() -> bool:
     """Whether the trixie chroot is there with the programs the tests use."""

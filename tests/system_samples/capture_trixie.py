@@ -12,7 +12,9 @@ with a ``%wheel`` sudoers rule and a member (RHEL's way of giving sudo), a
 locked user and one without a password. Then it writes a boot record
 (``wtmpdb boot``), fails a password and an unknown user, logs in over ::1
 and 127.0.0.1 with terminals, keeps one session open, writes a shutdown
-and a second boot record, and records what the chroot's tools print. The
+and a second boot record, and records what the chroot's tools print (for
+the unit-files listing it installs the test units of ``tests/trixie.py``,
+removed afterwards, and masks systemd-timesyncd). The
 users are removed afterwards; the chroot's wtmp database keeps its
 records (it is the chroot's own, not the host's).
 """
@@ -29,7 +31,13 @@ import asyncssh
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from trixie import ROOT, ChrootUser, TrixieSSHD  # noqa: E402
+from trixie import (  # noqa: E402
+    ROOT,
+    ChrootUser,
+    TrixieSSHD,
+    install_units,
+    remove_units,
+)
 
 LONG = "wbt-trixie-capture-user-name-32c"  # 32 characters, utmp's limit
 WHEEL = "wbt-wheel-admin"
@@ -154,10 +162,15 @@ async def capture(s: TrixieSSHD) -> None:
     grab("debian13_getent_group.txt", "getent group")
     grab("rhel-like_getent_shadow.txt", "getent shadow", filtered=True)
     grab("rhel-like_sudoers.txt", "cat /etc/sudoers /etc/sudoers.d/*")
-    grab(
-        "debian13_systemctl_unit_files.json.txt",
-        "systemctl list-unit-files --output=json --no-pager",
-    )
+    install_units()
+    s.run("systemctl mask systemd-timesyncd.service")
+    try:
+        grab(
+            "debian13_systemctl_unit_files.json.txt",
+            "systemctl list-unit-files --output=json --no-pager",
+        )
+    finally:
+        remove_units()
     grab("debian13_systemctl_units_error.txt", "systemctl list-units --output=json")
     grab(
         "busybox137_passwd_lock.txt",

@@ -33,23 +33,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from trixie import ROOT  # noqa: E402
+from trixie import ROOT, install_units, remove_units  # noqa: E402
 
 LONG = "wbt-trixie-capture-user-name-32c"
-UNITS = {
-    "wbt-fails.service": (
-        "jupyter-workbench sample unit that exits with status 3",
-        "Type=oneshot\nExecStart=/bin/sh -c 'exit 3'\n",
-    ),
-    "wbt-sleeps.service": (
-        "jupyter-workbench sample daemon that only sleeps",
-        "ExecStart=/bin/sleep infinity\n",
-    ),
-    "wbt-restarts.service": (
-        "jupyter-workbench sample unit that keeps failing and restarting",
-        "ExecStart=/bin/sh -c 'sleep 1; exit 1'\nRestart=always\nRestartSec=30\n",
-    ),
-}
 BOOT = """\
 set -e
 R=$1; CONSOLE=$2
@@ -122,25 +108,6 @@ def inside(pid: int, script: str, check: bool = False) -> str:
         check=check,
     )
     return result.stdout + result.stderr
-
-
-def install_units() -> None:
-    system = ROOT / "etc/systemd/system"
-    for name, (description, service) in UNITS.items():
-        (system / name).write_text(
-            f"[Unit]\nDescription={description}\n[Service]\n{service}"
-            "[Install]\nWantedBy=multi-user.target\n"
-        )
-        wants = system / "multi-user.target.wants" / name
-        wants.unlink(missing_ok=True)
-        wants.symlink_to(f"/etc/systemd/system/{name}")
-
-
-def remove_units() -> None:
-    system = ROOT / "etc/systemd/system"
-    for name in UNITS:
-        (system / "multi-user.target.wants" / name).unlink(missing_ok=True)
-        (system / name).unlink(missing_ok=True)
 
 
 def main() -> None:
