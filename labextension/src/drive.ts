@@ -122,7 +122,10 @@ export class InstanceDrive implements Contents.IDrive {
       const children = listing.entries.map(child => {
         const childPath = join(localPath, child.name);
         this._remember(childPath, child.path_b64);
-        return this._model(childPath, child, child.target_type === 'directory');
+        // A folder, or a link to one: both open as folders.
+        const isDir =
+          child.type === 'directory' || child.target_type === 'directory';
+        return this._model(childPath, child, isDir);
       });
       return { ...this._model(localPath, entry, true), content: children };
     }

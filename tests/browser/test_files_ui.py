@@ -154,6 +154,28 @@ def wait_until(page: Page, condition, what: str, tries: int = 300) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def test_a_folder_on_the_instance_is_listed_as_a_folder_and_opens(
+    page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
+):
+    folder = f"made-on-instance-{secrets.token_hex(3)}"
+    home = Path(ssh_user.home)
+    (home / folder).mkdir()
+    (home / folder / "inside.txt").write_text("inside\n")
+    try:
+        browser = open_drive(page, lab, sshd, ssh_user)
+        item = browser.locator(".jp-DirListing-item").filter(has_text=folder)
+        expect(item).to_have_count(1)
+        # JupyterLab marks a folder's row with its type; a folder listed as
+        # a file cannot be opened (a double click would open an editor).
+        expect(item).to_have_attribute("data-file-type", "directory")
+        item.dblclick()
+        expect(browser.locator(".jp-BreadCrumbs")).to_contain_text(folder)
+        items = browser.locator(".jp-DirListing-itemName")
+        expect(items.filter(has_text="inside.txt")).to_have_count(1)
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(home / folder)], check=True)
+
+
 def test_dropping_a_folder_uploads_its_tree(
     page: Page, lab: LabServer, sshd: SSHServer, ssh_user: LocalUser
 ):
