@@ -56,6 +56,25 @@ ensure_base_packages() {
     [ "${#pkgs[@]}" -eq 0 ] || ensure_packages "${pkgs[@]}"
 }
 
+# ensure_trixie_chroot: the Debian 13 chroot whose own sshd the wtmpdb
+# tests log in to (tests/trixie.py). Made once, about 400 MiB, from
+# Debian's archive; a cut-off attempt is started again from scratch.
+ensure_trixie_chroot() {
+    local root="${WB_TRIXIE_ROOT:-/srv/trixie}" prog missing=""
+    for prog in usr/sbin/sshd usr/bin/wtmpdb usr/bin/sudo usr/bin/busybox; do
+        [ -e "$root/$prog" ] || missing=yes
+    done
+    [ -z "$missing" ] && return 0
+    log "Making the Debian 13 chroot for the wtmpdb tests in $root (once)"
+    as_root rm -rf "$root.partial"
+    as_root debootstrap --variant=minbase \
+        --include=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo \
+        --include=procps,passwd,busybox \
+        trixie "$root.partial" http://deb.debian.org/debian
+    as_root rm -rf "$root"
+    as_root mv "$root.partial" "$root"
+}
+
 # install_stamp EXTRA: a digest of everything the install depends on.
 install_stamp() {
     {

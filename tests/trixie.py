@@ -5,7 +5,7 @@ longer ships ``lastb`` or ``lastlog``; the test machine is Debian 12. A
 minbase chroot made once with::
 
     debootstrap --variant=minbase \\
-        --include=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo,procps,passwd \\
+        --include=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo,procps,passwd,busybox \\
         trixie /srv/trixie http://deb.debian.org/debian
 
 holds trixie's real programs. `TrixieSSHD` starts the chroot's
@@ -16,8 +16,9 @@ network namespace: it listens on 127.0.0.1 and ::1 only. Commands run in
 the same namespace with ``nsenter``. Users are made in the chroot's own
 account files. Nothing outside the chroot and the namespace is changed.
 
-Tests that need it skip when the chroot is missing (``WB_TRIXIE_ROOT``
-names another place); the parser tests use the samples captured from it.
+``dev/test`` makes it when it is missing (``WB_TRIXIE_ROOT`` names
+another place); tests that need it fail without it. The parser tests use
+samples captured from it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sshd import USER_PREFIX, free_port, stop_process
 ROOT = Path(os.environ.get("WB_TRIXIE_ROOT", "/srv/trixie"))
 BUILD_HINT = (
     "make the Debian 13 chroot once: debootstrap --variant=minbase --include="
-    "wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo,procps,passwd "
+    "wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo,procps,passwd,busybox "
     f"trixie {ROOT} http://deb.debian.org/debian"
 )
 
@@ -128,7 +129,8 @@ def remove_units() -> None:
 def available() -> bool:
     """Whether the trixie chroot is there with the programs the tests use."""
     return all(
-        (ROOT / p).exists() for p in ("usr/sbin/sshd", "usr/bin/wtmpdb", "usr/bin/sudo")
+        (ROOT / p).exists()
+        for p in ("usr/sbin/sshd", "usr/bin/wtmpdb", "usr/bin/sudo", "usr/bin/busybox")
     )
 
 

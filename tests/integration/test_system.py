@@ -345,6 +345,19 @@ def utmp() -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
+@pytest.fixture
+def no_utmp() -> Iterator[None]:
+    """No ``/run/utmp`` while the test runs; one that was there is put back."""
+    path = Path("/run/utmp")
+    aside = path.with_name(f"utmp.wbt-{os.getpid()}")
+    moved = path.exists()
+    if moved:
+        path.rename(aside)
+    yield
+    if moved:
+        aside.rename(path)
+
+
 async def _sessions_of(system: SystemManager, name: str, *, present: bool) -> list:
     # sshd writes the record once the terminal is set up, after the client
     # already holds its channel; and clears it after the channel closed.
@@ -378,10 +391,8 @@ async def test_who_is_logged_in_now_is_read_from_the_utmp_sshd_writes(
 
 
 async def test_without_utmp_logins_without_an_end_are_the_sessions(
-    system: SystemManager, sshd: SSHServer, made_users: list[str]
+    system: SystemManager, sshd: SSHServer, made_users: list[str], no_utmp: None
 ):
-    if Path("/run/utmp").exists():
-        pytest.skip("this machine has a /run/utmp: who answers")
     name = new_user_name()
     made_users.append(name)
     password = secrets.token_urlsafe(12)

@@ -10,9 +10,10 @@ from wtmpdb, failures from sshd's log lines, last logins of users from
 wtmpdb, and ``who`` (which asks logind, absent here) is replaced by BusyBox
 ``who`` on the utmp sshd wrote.
 
-These tests skip when the chroot is missing (a heavy, one-time debootstrap;
-tests/trixie.py says how to make it); the parsers are tested on samples
-captured from it in tests/gateway/test_system_parsers.py either way.
+``dev/test`` makes the chroot once (a debootstrap, see tests/trixie.py);
+without it these tests fail with the command that makes it. The parsers
+are also tested on samples captured from it, in
+tests/gateway/test_system_parsers.py.
 """
 
 from __future__ import annotations
@@ -34,14 +35,15 @@ from jupyter_workbench.gateway.gateway import Gateway
 from jupyter_workbench.gateway.inventory import Instance
 from jupyter_workbench.gateway.system import LogonFilter, SystemManager
 
-pytestmark = [
-    pytest.mark.asyncio,
-    pytest.mark.skipif(not trixie.available(), reason=trixie.BUILD_HINT),
-]
+pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture(scope="module")
 def debian13() -> Iterator[TrixieSSHD]:
+    if not trixie.available():
+        pytest.fail(
+            f"No Debian 13 chroot at {trixie.ROOT}: run dev/test, or {trixie.BUILD_HINT}"
+        )
     server = TrixieSSHD(utmp=True, syslog="/var/log/messages")
     server.start()
     yield server
