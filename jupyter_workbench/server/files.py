@@ -55,10 +55,20 @@ class FilesHandler(WorkbenchHandler):
         return self.gateway.files(self.principal, name, write=write)
 
     def query_path(self, key: str = "path") -> bytes:
-        return _path(
-            self.get_query_argument(key, None),
-            self.get_query_argument(f"{key}_b64", None),
-        )
+        return _path(self._raw_query(key), self.get_query_argument(f"{key}_b64", None))
+
+    def _raw_query(self, key: str) -> str | None:
+        # get_query_argument strips the value and turns control characters
+        # into spaces, which would address another file ("a " as "a").
+        values = self.request.query_arguments.get(key)
+        if not values:
+            return None
+        try:
+            return values[-1].decode()
+        except UnicodeDecodeError:
+            raise web.HTTPError(
+                400, reason=f"'{key}' must be UTF-8; send '{key}_b64' instead"
+            ) from None
 
     def body_path(self, body: dict[str, Any], key: str = "path") -> bytes:
         text, b64 = body.get(key), body.get(f"{key}_b64")

@@ -113,6 +113,26 @@ async def test_list_stat_and_odd_names(jp_fetch, workdir, ssh_user, api, sshd):
     assert response.code == 200 and not os.path.exists(bad + b".old")
 
 
+async def test_query_paths_keep_spaces_and_control_characters(
+    jp_fetch, workdir, api, sshd, ssh_user
+):
+    # Tornado's get_query_argument strips a value and turns control
+    # characters into spaces; these names are valid UTF-8, so the listing
+    # gives them as `path` (no `path_b64`) and they must work as given.
+    await login(api, sshd, ssh_user)
+    names = ["trail ", " lead", "tab\t", "\x1b[31mred", "bell\x07", "cr\r"]
+    for name in names:
+        (workdir / name).write_text(name)
+    give(workdir, ssh_user)
+
+    for name in names:
+        response = await fetch(jp_fetch, "GET", "stat", q(workdir / name))
+        assert response.code == 200, (name, response.body)
+        assert json.loads(response.body)["name"] == name
+        response = await fetch(jp_fetch, "GET", "download", q(workdir / name))
+        assert response.code == 200 and response.body == name.encode()
+
+
 async def test_paged_listing_continues_at_the_cursor(
     jp_fetch, workdir, api, sshd, ssh_user
 ):
