@@ -64,7 +64,7 @@ class FilesHandler(WorkbenchHandler):
         if not values:
             return None
         try:
-            return values[-1].decode()
+            return str(values[-1].decode())
         except UnicodeDecodeError:
             raise web.HTTPError(
                 400, reason=f"'{key}' must be UTF-8; send '{key}_b64' instead"
