@@ -107,6 +107,9 @@ class Recordings:
     ) -> Recorder:
         """Create the recording of a new session."""
         path = principal_file(self.root, principal) / f"{session_id}.cast"
+        # mkdir(parents=True) would give the root the default 0755, and its
+        # listing names every user who has recordings.
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         log.info("Recording terminal %s to %s", session_id, path)
         return Recorder(path, cols=cols, rows=rows, title=title)
 

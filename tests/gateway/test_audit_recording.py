@@ -100,6 +100,16 @@ def test_recording_is_asciicast_v2_with_mode_0600(tmp_path):
     assert recordings.list("bob") == []
 
 
+def test_recording_folders_are_private(tmp_path):
+    # The folder names carry the users' names: other local users may not
+    # list them.
+    recordings = Recordings(tmp_path / "data" / "recordings")
+    recorder = recordings.start("alice", "cd" * 16, cols=80, rows=24, title="t")
+    recorder.close()
+    assert mode(tmp_path / "data" / "recordings") == 0o700
+    assert mode(recorder.path.parent) == 0o700
+
+
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "AB" * 16, "ab" * 15, ""])
 def test_recording_ids_are_checked(tmp_path, bad):
     with pytest.raises(RecordingNotFound):
