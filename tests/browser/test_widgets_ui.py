@@ -73,7 +73,13 @@ def run_cell(page: Page, index: int) -> None:
     """
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     prompt = cell.locator(".jp-InputPrompt")
+    # A notebook opened before the front end has loaded the kernel specs
+    # asks which kernel to start, even though the file names one; that
+    # modal would keep every click away from the cell.
+    chooser = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
     for _ in range(60):
+        if chooser.is_visible():
+            chooser.get_by_role("button", name="Select", exact=True).click()
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:
