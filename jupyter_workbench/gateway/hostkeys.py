@@ -116,7 +116,8 @@ class KnownHosts:
                 f"The host key of {pattern} has changed: it was {', '.join(old)} and is "
                 f"now {new}. This can mean someone is intercepting the connection, or the "
                 "instance was rebuilt. The connection was refused; if the change is "
-                f"expected, remove the old key from {self.path} and connect again",
+                "expected, forget the old key (Forget Host Key… in JupyterLab, or "
+                "DELETE on the instance's hostkey route) and log in again",
                 host=host,
                 port=port,
                 known_fingerprints=old,

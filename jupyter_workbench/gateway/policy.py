@@ -591,7 +591,10 @@ class PolicyStore:
                 False,
                 action,
                 resource_of(instance),
-                reason=f"the policy file is invalid ({self._broken})",
+                # What is wrong (and where the file is) goes to the server
+                # log for the administrator, not to every denied user.
+                reason="the policy file is invalid, so everything is denied until an "
+                "administrator fixes it (the server log says what is wrong)",
             )
         every = [*self.policies, *self._file]
         groups = {*groups, *self.groups_of(user)}
