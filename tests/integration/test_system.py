@@ -369,22 +369,28 @@ async def _sessions_of(system: SystemManager, name: str, *, present: bool) -> li
     return mine
 
 
-async def test_who_is_logged_in_now_is_read_from_the_utmp_sshd_writes(
-    system: SystemManager, sshd: SSHServer, made_users: list[str], utmp: Path
-):
+async def _sessions_during_a_login(
+    system: SystemManager, sshd: SSHServer, made_users: list[str]
+) -> tuple[str, list]:
+    """A new user logs in with a terminal: the sessions listed meanwhile."""
     name = new_user_name()
     made_users.append(name)
     password = secrets.token_urlsafe(12)
     await system.create_user(
         name, comment=f"{USER_COMMENT}{os.getpid()}", password=password
     )
-
     async with await _ssh(sshd, name, password) as conn:
         process = await conn.create_process("sleep 30", term_type="xterm")
         mine = await _sessions_of(system, name, present=True)
         process.kill()
         process.close()
+    return name, mine
 
+
+async def test_who_is_logged_in_now_is_read_from_the_utmp_sshd_writes(
+    system: SystemManager, sshd: SSHServer, made_users: list[str], utmp: Path
+):
+    name, mine = await _sessions_during_a_login(system, sshd, made_users)
     assert [(s.source, s.origin) for s in mine] == [("127.0.0.1", "utmp")]
     assert mine[0].terminal.startswith("pts/") and mine[0].since is not None
     assert await _sessions_of(system, name, present=False) == []
@@ -393,19 +399,7 @@ async def test_who_is_logged_in_now_is_read_from_the_utmp_sshd_writes(
 async def test_without_utmp_logins_without_an_end_are_the_sessions(
     system: SystemManager, sshd: SSHServer, made_users: list[str], no_utmp: None
 ):
-    name = new_user_name()
-    made_users.append(name)
-    password = secrets.token_urlsafe(12)
-    await system.create_user(
-        name, comment=f"{USER_COMMENT}{os.getpid()}", password=password
-    )
-
-    async with await _ssh(sshd, name, password) as conn:
-        process = await conn.create_process("sleep 30", term_type="xterm")
-        mine = await _sessions_of(system, name, present=True)
-        process.kill()
-        process.close()
-
+    name, mine = await _sessions_during_a_login(system, sshd, made_users)
     assert [(s.source, s.origin) for s in mine] == [("127.0.0.1", "wtmp")]
     assert mine[0].since is not None and mine[0].since.tzinfo is not None
     assert await _sessions_of(system, name, present=False) == []
