@@ -267,3 +267,37 @@ def browser_lab(
     if command is not None:
         server.command = command
     return server.start()
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    """Write a notebook of code cells that names the Python 3 kernel."""
+    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell-{index}",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+            for index, source in enumerate(cells)
+        ],
+        "metadata": {"kernelspec": kernel},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(notebook))
+
+
+def log_in_to_hosts(server: LabServer, hosts: dict[str, Any], user: Any) -> None:
+    """Log *user* in to each sshd host over REST, trusting its key on first use."""
+    login = {"username": user.name, "password": user.password}
+    for name, host in hosts.items():
+        path = f"workbench/api/v1/instances/{name}"
+        status, body = server.call("POST", f"{path}/login", login)
+        assert status == 409 and body["error"] == "host_key_unknown", body
+        fingerprint = {"fingerprint": host.host_key_fingerprint}
+        assert server.call("POST", f"{path}/hostkey", fingerprint)[0] == 200
+        assert server.call("POST", f"{path}/login", login)[0] == 200

@@ -9,7 +9,6 @@ the issue names.
 
 from __future__ import annotations
 
-import json
 import pwd
 import time
 from collections.abc import Iterator
@@ -17,33 +16,17 @@ from pathlib import Path
 
 import pytest
 from fleet import pids_with
-from labserver import ARTIFACTS, LabServer, browser_lab
+from labserver import (
+    ARTIFACTS,
+    LabServer,
+    browser_lab,
+    log_in_to_hosts,
+    write_notebook,
+)
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
-NOTEBOOK = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "command-cell",
-            "metadata": {},
-            "outputs": [],
-            "source": "from jupyter_workbench import Workbench\n"
-            "wb = Workbench()\n"
-            "wb.command_cell()",
-        }
-    ],
-    "metadata": {
-        "kernelspec": {
-            "display_name": "Python 3",
-            "language": "python",
-            "name": "python3",
-        }
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+CELL = "from jupyter_workbench import Workbench\nwb = Workbench()\nwb.command_cell()"
 SLEEP = "sleep 607"
 
 
@@ -57,15 +40,8 @@ def cell_lab(
     tmp_path: Path, hosts: dict[str, SSHServer], ssh_user: LocalUser
 ) -> Iterator[LabServer]:
     server = browser_lab(tmp_path, hosts)
-    for name, host in hosts.items():
-        login = {"username": ssh_user.name, "password": ssh_user.password}
-        path = f"workbench/api/v1/instances/{name}"
-        status, body = server.call("POST", f"{path}/login", login)
-        assert status == 409 and body["error"] == "host_key_unknown"
-        fingerprint = {"fingerprint": host.host_key_fingerprint}
-        assert server.call("POST", f"{path}/hostkey", fingerprint)[0] == 200
-        assert server.call("POST", f"{path}/login", login)[0] == 200
-    (server.directory / "root" / "cell.ipynb").write_text(json.dumps(NOTEBOOK))
+    log_in_to_hosts(server, hosts, ssh_user)
+    write_notebook(server.directory / "root" / "cell.ipynb", [CELL])
     yield server
     server.stop()
 

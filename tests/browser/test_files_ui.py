@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import ARTIFACTS, LabServer, browser_lab
+from labserver import ARTIFACTS, LabServer, browser_lab, write_notebook
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
@@ -278,13 +278,7 @@ def test_saving_over_a_remote_change_warns(
 def test_file_browser_widget_in_notebook_7(
     page: Page, tmp_path: Path, sshd: SSHServer, ssh_user: LocalUser
 ):
-    from test_widgets_ui import (
-        CELLS,
-        KERNEL_START,
-        log_in_with_dialog,
-        run_cell,
-        write_notebook,
-    )
+    from test_widgets_ui import CELLS, KERNEL_START, log_in_with_dialog, run_cell
 
     folder = Path(ssh_user.home) / f"widget-{secrets.token_hex(3)}"
     (folder / "beta").mkdir(parents=True)

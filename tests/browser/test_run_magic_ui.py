@@ -8,19 +8,24 @@ failing in the cell-magic form.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import ARTIFACTS, LabServer, browser_lab
+from labserver import (
+    ARTIFACTS,
+    LabServer,
+    browser_lab,
+    log_in_to_hosts,
+    write_notebook,
+)
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
 
-def notebook(other_port: int) -> dict[str, object]:
-    sources = [
+def cells(other_port: int) -> list[str]:
+    return [
         "%load_ext jupyter_workbench",
         "%workbench run real,other -- echo hello from $(whoami)",
         "%%workbench run real,other --timeout 60\n"
@@ -28,24 +33,6 @@ def notebook(other_port: int) -> dict[str, object]:
         'echo "port $port"\n'
         f'[ "$port" != "{other_port}" ] || {{ echo "no good" >&2; exit 3; }}',
     ]
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": f"cell-{n}",
-            "metadata": {},
-            "outputs": [],
-            "source": source,
-        }
-        for n, source in enumerate(sources)
-    ]
-    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    return {
-        "cells": cells,
-        "metadata": {"kernelspec": kernel},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
 
 
 @pytest.fixture
@@ -58,15 +45,8 @@ def run_lab(
     tmp_path: Path, hosts: dict[str, SSHServer], ssh_user: LocalUser
 ) -> Iterator[LabServer]:
     server = browser_lab(tmp_path, hosts)
-    for name, host in hosts.items():
-        login = {"username": ssh_user.name, "password": ssh_user.password}
-        path = f"workbench/api/v1/instances/{name}"
-        fingerprint = {"fingerprint": host.host_key_fingerprint}
-        assert server.call("POST", f"{path}/login", login)[0] == 409
-        assert server.call("POST", f"{path}/hostkey", fingerprint)[0] == 200
-        assert server.call("POST", f"{path}/login", login)[0] == 200
-    book = notebook(hosts["other"].port)
-    (server.directory / "root" / "runs.ipynb").write_text(json.dumps(book))
+    log_in_to_hosts(server, hosts, ssh_user)
+    write_notebook(server.directory / "root" / "runs.ipynb", cells(hosts["other"].port))
     yield server
     server.stop()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labserver import ARTIFACTS, LabServer, browser_lab
+from labserver import ARTIFACTS, LabServer, browser_lab, write_notebook
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
 
@@ -28,32 +28,6 @@ CELLS = [
     "dialog",
     't = wb.terminal("real", screen_reader=True, height="16em")\nt',
 ]
-
-
-def write_notebook(path: Path, cells: list[str]) -> None:
-    notebook = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": f"cell-{index}",
-                "metadata": {},
-                "outputs": [],
-                "source": source,
-            }
-            for index, source in enumerate(cells)
-        ],
-        "metadata": {
-            "kernelspec": {
-                "display_name": "Python 3",
-                "language": "python",
-                "name": "python3",
-            }
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    path.write_text(json.dumps(notebook))
 
 
 def save_widget_state(directory: Path) -> None:
