@@ -182,27 +182,7 @@ def execute(server: LabServer, code: str, timeout: float = 60.0) -> str:
 async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
     url = server.url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
     msg_id = uuid.uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid.uuid4().hex,
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "channel": "shell",
-        "content": {
-            "code": code,
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        },
-    }
+    request = execute_request(msg_id, code)
     ws = await websocket_connect(
         HTTPRequest(url, headers={"Authorization": f"token {server.token}"})
     )
@@ -225,6 +205,31 @@ async def _run(server: LabServer, kernel_id: str, code: str, timeout: float):
     finally:
         await close_websocket(ws)
     return "".join(output), error
+
+
+def execute_request(msg_id: str, code: str) -> dict[str, Any]:
+    """A Jupyter ``execute_request`` message for a kernel's channels websocket."""
+    return {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+    }
 
 
 def browser_lab(

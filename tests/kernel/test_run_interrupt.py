@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from fleet import pids_with
-from labserver import LabServer, close_websocket
+from labserver import LabServer, close_websocket, execute_request
 from sshd import LocalUser, SSHServer
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -135,27 +135,3 @@ async def run_and_interrupt(
         await close_websocket(ws)
     assert interrupted, f"the sleep never ran on three hosts:\n{''.join(output)}"
     return "".join(output), error
-
-
-def execute_request(msg_id: str, code: str) -> dict[str, object]:
-    return {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid.uuid4().hex,
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "channel": "shell",
-        "content": {
-            "code": code,
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        },
-    }
