@@ -30,10 +30,10 @@ RDP_PASSWORD = "Desk-top pässword 🔑"
 ORIGIN = {"X-Workbench-Notebook": "audit/files.ipynb", "X-Workbench-Cell": "12"}
 
 
-@pytest.fixture
-def jp_server_config(
-    sshd: SSHServer, guacd: GuacdStandIn, tmp_path: Path
+def desktop_and_shell_config(
+    sshd: SSHServer, guacd: GuacdStandIn, tmp_path: Path, **settings: Any
 ) -> dict[str, Any]:
+    """Server config with the real sshd and an RDP instance behind the guacd stand-in."""
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_workbench": True}},
         "WorkbenchApp": {
@@ -46,8 +46,16 @@ def jp_server_config(
             "connect_timeout": 3.0,
             "guacd_host": guacd.host,
             "guacd_port": guacd.port,
+            **settings,
         },
     }
+
+
+@pytest.fixture
+def jp_server_config(
+    sshd: SSHServer, guacd: GuacdStandIn, tmp_path: Path
+) -> dict[str, Any]:
+    return desktop_and_shell_config(sshd, guacd, tmp_path)
 
 
 @pytest.fixture

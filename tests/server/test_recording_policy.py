@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from guacd_standin import GuacdStandIn
 from sshd import SSHServer
+from test_audit_api import desktop_and_shell_config
 from test_routes import login
 
 from jupyter_workbench.gateway.recording import read_cast
@@ -38,24 +39,13 @@ RECORDED_ONLY = {
 def jp_server_config(
     sshd: SSHServer, guacd: GuacdStandIn, tmp_path: Path
 ) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_workbench": True}},
-        "WorkbenchApp": {
-            "instances": [
-                {"name": "real", "host": sshd.host, "port": sshd.port},
-                {"name": "win-1", "host": "127.0.0.1", "protocol": "rdp"},
-            ],
-            "ssh_config": None,
-            "data_dir": str(tmp_path / "workbench"),
-            "connect_timeout": 3.0,
-            "guacd_host": guacd.host,
-            "guacd_port": guacd.port,
-            "record_terminals": False,
-            "policies": [
-                {"name": "recorded", "users": ["*"], "document": RECORDED_ONLY}
-            ],
-        },
-    }
+    return desktop_and_shell_config(
+        sshd,
+        guacd,
+        tmp_path,
+        record_terminals=False,
+        policies=[{"name": "recorded", "users": ["*"], "document": RECORDED_ONLY}],
+    )
 
 
 async def test_terminals_are_recorded_because_the_policy_requires_it(
