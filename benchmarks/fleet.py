@@ -715,8 +715,9 @@ def report(
         "Median of the rounds. Ratios are to the bare asyncssh gather at the same "
         "size. Client CPU is user + system of the tool's process and of every "
         "process it waited for (pssh's and Ansible's ssh children); memory is the "
-        "peak summed PSS of that process tree (sampled every 0.2 s). pssh and Ansible times include their "
-        "own interpreter start; the in-process tools are timed after their imports."
+        "peak summed PSS of that process tree (sampled every 0.2 s). pssh and "
+        "Ansible times include their own interpreter start; the in-process tools "
+        "are timed after their imports."
     )
     warm.note = (
         f"Median over {args.warm_runs} warm runs in each round. No peer holds "
