@@ -25,6 +25,7 @@ from labserver import (
 )
 from playwright.sync_api import Page, expect
 from sshd import LocalUser, SSHServer
+from test_widgets_ui import run_cell
 
 CELL = "from jupyter_workbench import Workbench\nwb = Workbench()\nwb.command_cell()"
 SLEEP = "sleep 607"
@@ -56,8 +57,7 @@ def test_command_cell_runs_and_cancels_in_a_notebook(
 ):
     uid = pwd.getpwnam(ssh_user.name).pw_uid
     page.goto(f"{cell_lab.url}{front_end}/cell.ipynb?token={cell_lab.token}")
-    page.locator(".jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
+    run_cell(page, 0)
 
     widget = page.locator(".jp-OutputArea-output .widget-vbox").first
     picker = widget.locator(".widget-select-multiple select")
