@@ -67,9 +67,10 @@ ensure_trixie_chroot() {
     [ -z "$missing" ] && return 0
     log "Making the Debian 13 chroot for the wtmpdb tests in $root (once)"
     as_root rm -rf "$root.partial"
-    as_root debootstrap --variant=minbase \
-        --include=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo \
-        --include=procps,passwd,busybox \
+    # debootstrap keeps only the last --include: one list, built in pieces.
+    local packages=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server
+    packages="$packages,sudo,procps,passwd,busybox"
+    as_root debootstrap --variant=minbase --include="$packages" \
         trixie "$root.partial" http://deb.debian.org/debian
     as_root rm -rf "$root"
     as_root mv "$root.partial" "$root"

@@ -4,8 +4,8 @@ Debian 13 replaced wtmp with wtmpdb (``last`` is ``wtmpdb last``) and no
 longer ships ``lastb`` or ``lastlog``; the test machine is Debian 12. A
 minbase chroot made once with::
 
-    debootstrap --variant=minbase \\
-        --include=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo,procps,passwd,busybox \\
+    PKGS=wtmpdb,libpam-wtmpdb,systemd,util-linux,openssh-server,sudo,procps,passwd,busybox
+    debootstrap --variant=minbase --include=$PKGS \\
         trixie /srv/trixie http://deb.debian.org/debian
 
 holds trixie's real programs. `TrixieSSHD` starts the chroot's

@@ -184,7 +184,11 @@ def test_command_cell_says_what_is_missing(wb):
 def test_to_dataframe_gives_one_row_per_host(wb, ssh_user):
     import pandas as pd
 
-    command = f'echo out-$((1+1)); [ "${{SSH_CONNECTION##* }}" != {port(wb, "web2")} ] || {{ echo no >&2; exit 5; }}'
+    web2 = port(wb, "web2")
+    command = (
+        "echo out-$((1+1)); "
+        f'[ "${{SSH_CONNECTION##* }}" != {web2} ] || {{ echo no >&2; exit 5; }}'
+    )
     result = wb.run(
         "all", command, username=ssh_user.name, password=ssh_user.password, live=False
     )

@@ -43,7 +43,8 @@ pidfile=/run/{name}.pid
 NAMESPACE = """\
 set -e
 R=$1
-[ "$$" = 1 ] && [ -n "$R" ] && [ "$R" != / ] || { echo "not PID 1 of a new namespace" >&2; exit 2; }
+[ "$$" = 1 ] && [ -n "$R" ] && [ "$R" != / ] ||
+    { echo "not PID 1 of a new namespace" >&2; exit 2; }
 mount -t proc proc "$R/proc"
 mount --bind "$R/proc/sys" "$R/proc/sys"
 mount -o remount,bind,ro "$R/proc/sys"

@@ -39,7 +39,8 @@ LONG = "wbt-trixie-capture-user-name-32c"
 BOOT = """\
 set -e
 R=$1; CONSOLE=$2
-[ "$$" = 1 ] && [ -n "$R" ] && [ "$R" != / ] || { echo "not PID 1 of a new namespace" >&2; exit 2; }
+[ "$$" = 1 ] && [ -n "$R" ] && [ "$R" != / ] ||
+    { echo "not PID 1 of a new namespace" >&2; exit 2; }
 mount --bind "$R" "$R"
 mount -t proc proc "$R/proc"
 mount --bind "$R/proc/sys" "$R/proc/sys"
